@@ -12,3 +12,6 @@
 //! (store, identity)`. Nothing lower imports anything higher.
 
 pub mod encoding;
+pub mod identity;
+pub mod mimei;
+pub mod store;
