@@ -35,6 +35,22 @@ pub fn decode_fixed<const N: usize>(s: &str) -> Result<[u8; N], IdParseError> {
         .map_err(|_| IdParseError::Length { expected: N, got })
 }
 
+/// OpenAPI schema of a type that is a string on the wire (IDs, paths, version names).
+#[macro_export]
+macro_rules! string_schema {
+    ($name:ident, $desc:expr) => {
+        impl ::utoipa::PartialSchema for $name {
+            fn schema() -> ::utoipa::openapi::RefOr<::utoipa::openapi::schema::Schema> {
+                ::utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(::utoipa::openapi::schema::Type::String)
+                    .description(Some($desc))
+                    .into()
+            }
+        }
+        impl ::utoipa::ToSchema for $name {}
+    };
+}
+
 /// Bytes read from a binary serde format (used by [`define_id!`]).
 #[doc(hidden)]
 pub struct RawBytes(pub Vec<u8>);
@@ -70,7 +86,7 @@ impl<'de> serde::Deserialize<'de> for RawBytes {
 
 /// Define a fixed-size identifier newtype with one text encoding.
 ///
-/// ```ignore
+/// ```text
 /// define_id!(/// Doc comment.
 ///     MimeiId, 32);
 /// ```
@@ -114,6 +130,8 @@ macro_rules! define_id {
                 write!(f, "{}({})", stringify!($name), self)
             }
         }
+
+        $crate::string_schema!($name, concat!(stringify!($name), ": ", $len, " bytes as lowercase base32hex without padding"));
 
         impl ::std::str::FromStr for $name {
             type Err = $crate::encoding::IdParseError;
@@ -160,6 +178,8 @@ mod tests {
         let id = TestId::from_bytes([7u8; 32]);
         let s = id.to_string();
         assert_eq!(s.len(), 52);
+        assert_eq!(TestId::LEN, 32);
+        assert_eq!(id.as_bytes(), &[7u8; 32]);
         assert!(
             s.bytes()
                 .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())

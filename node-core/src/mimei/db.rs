@@ -33,7 +33,7 @@ pub struct DbEntry {
 
 /// Which keys a scan returns: all keys with `prefix` (if set) in `[start, end)`, at
 /// most `limit` of them, in key order.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DbRange {
     #[serde(default)]
     pub prefix: Option<String>,
@@ -139,14 +139,14 @@ impl Mimeis {
     ) -> Result<()> {
         for (k, v) in ops {
             check_key(k)?;
-            if let Some(v) = v {
-                if v.len() > MAX_DB_VALUE_LEN {
-                    return Err(MimeiError::TooLarge {
-                        what: "database value",
-                        size: v.len(),
-                        max: MAX_DB_VALUE_LEN,
-                    });
-                }
+            if let Some(v) = v
+                && v.len() > MAX_DB_VALUE_LEN
+            {
+                return Err(MimeiError::TooLarge {
+                    what: "database value",
+                    size: v.len(),
+                    max: MAX_DB_VALUE_LEN,
+                });
             }
         }
         let mut txn = self.store.write();

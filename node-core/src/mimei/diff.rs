@@ -11,7 +11,7 @@ use crate::identity::UserId;
 use crate::store::BlockHash;
 
 /// How one path or key differs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Change {
     Added,
@@ -20,7 +20,7 @@ pub enum Change {
 }
 
 /// A changed file (or reference entry).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DiffEntry {
     pub path: MimeiPath,
     pub change: Change,
@@ -31,14 +31,14 @@ pub struct DiffEntry {
 }
 
 /// A changed database key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DbChange {
     pub key: String,
     pub change: Change,
 }
 
 /// Everything that differs from `from` to `to`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Diff {
     pub from: VersionRef,
     pub to: VersionRef,

@@ -15,7 +15,7 @@ use crate::identity::UserId;
 use crate::store::{BlobReader, BlobRef, BlockHash, WriteTxn};
 
 /// What a path names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum EntryKind {
     File,
@@ -25,7 +25,7 @@ pub enum EntryKind {
 }
 
 /// One entry of a listing, or the answer of `stat`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DirEntry {
     pub path: MimeiPath,
     pub kind: EntryKind,
@@ -136,10 +136,10 @@ impl Mimeis {
         new: Option<Entry>,
     ) -> Result<()> {
         let k = file_key(id, path);
-        if let Some(old) = txn.get(&k)? {
-            if let Entry::File(b) = dec::<Entry>(&old, "file entry")? {
-                txn.decref(&b.hash)?;
-            }
+        if let Some(old) = txn.get(&k)?
+            && let Entry::File(b) = dec::<Entry>(&old, "file entry")?
+        {
+            txn.decref(&b.hash)?;
         }
         match new {
             Some(e) => {

@@ -31,7 +31,7 @@ impl MimeiId {
 pub const MAX_FIELD_LEN: usize = 256;
 
 /// What a role may do with a Mimei (M7). The owner may do everything.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Perms {
     pub read: bool,
     pub write: bool,
@@ -70,7 +70,7 @@ impl Perms {
 }
 
 /// One permission.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Perm {
     Read,
@@ -80,7 +80,9 @@ pub enum Perm {
 }
 
 /// A user's role in a Mimei. The author is always the owner.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Guest,
@@ -90,7 +92,7 @@ pub enum Role {
 }
 
 /// What members and guests may do; owners and admins may do everything.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Rights {
     pub member: Perms,
     pub guest: Perms,
@@ -121,15 +123,22 @@ impl Rights {
     }
 }
 
+/// A reference from one Mimei to another, with its count (M6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MimeiRef {
+    pub mimei: MimeiId,
+    pub count: u64,
+}
+
 /// Where a fork came from (M8).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Origin {
     pub mimei: MimeiId,
     pub version: u64,
 }
 
 /// The descriptive record of a Mimei (M1).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MimeiInfo {
     pub id: MimeiId,
     pub author: UserId,
@@ -166,7 +175,7 @@ impl MimeiInfo {
 }
 
 /// The fields a caller chooses when creating a Mimei.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NewMimei {
     #[serde(default)]
     pub app_type: String,

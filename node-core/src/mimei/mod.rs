@@ -43,7 +43,9 @@ mod version;
 pub use db::{DbEntry, DbRange, MAX_DB_KEY_LEN, MAX_DB_VALUE_LEN};
 pub use diff::{Change, DbChange, Diff, DiffEntry};
 pub use fs::{DirEntry, EntryKind, FileStat};
-pub use info::{MAX_FIELD_LEN, MimeiId, MimeiInfo, NewMimei, Origin, Perm, Perms, Rights, Role};
+pub use info::{
+    MAX_FIELD_LEN, MimeiId, MimeiInfo, MimeiRef, NewMimei, Origin, Perm, Perms, Rights, Role,
+};
 pub use path::MimeiPath;
 pub use transfer::{ExportStats, ImportStats, Progress};
 pub use version::{Heads, VersionRecord, VersionRef};
@@ -101,7 +103,7 @@ pub enum MimeiError {
 pub type Result<T, E = MimeiError> = std::result::Result<T, E>;
 
 /// Something that happened to a Mimei, for live updates (WebSocket, UI, sync).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum MimeiEvent {
     Created { id: MimeiId },

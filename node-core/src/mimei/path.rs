@@ -138,6 +138,8 @@ impl std::str::FromStr for MimeiPath {
     }
 }
 
+crate::string_schema!(MimeiPath, "a `/`-separated path relative to the Mimei root");
+
 impl Serialize for MimeiPath {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)

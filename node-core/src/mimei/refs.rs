@@ -2,15 +2,15 @@
 
 use super::version::Resolved;
 use super::{
-    Entry, MimeiError, MimeiEvent, MimeiId, MimeiInfo, MimeiPath, Mimeis, NewMimei, Origin, Perm,
-    Result, VersionRef, dec, enc, key, prefix,
+    Entry, MimeiError, MimeiEvent, MimeiId, MimeiInfo, MimeiPath, MimeiRef, Mimeis, NewMimei,
+    Origin, Perm, Result, VersionRef, dec, enc, key, prefix,
 };
 use crate::identity::UserId;
 use crate::store::WriteTxn;
 
 impl Mimeis {
     /// References from `id` to other Mimei, with their counts.
-    pub fn refs(&self, who: &UserId, id: &MimeiId) -> Result<Vec<(MimeiId, u64)>> {
+    pub fn refs(&self, who: &UserId, id: &MimeiId) -> Result<Vec<MimeiRef>> {
         self.check(who, id, Perm::Read)?;
         let base = key(prefix::LINK, id, &[]);
         self.store
@@ -20,7 +20,7 @@ impl Mimeis {
             .collect()
     }
 
-    pub(crate) fn refs_in(&self, txn: &WriteTxn<'_>, id: &MimeiId) -> Result<Vec<(MimeiId, u64)>> {
+    pub(crate) fn refs_in(&self, txn: &WriteTxn<'_>, id: &MimeiId) -> Result<Vec<MimeiRef>> {
         let base = key(prefix::LINK, id, &[]);
         txn.scan_prefix(&base)?
             .iter()
@@ -153,8 +153,11 @@ impl Mimeis {
         for row in rows {
             txn.insert(key(prefix::DB, &info.id, row.key.as_bytes()), row.value);
         }
-        for (target, n) in &record.refs {
-            txn.insert(key(prefix::LINK, &info.id, target.as_bytes()), enc(n));
+        for r in &record.refs {
+            txn.insert(
+                key(prefix::LINK, &info.id, r.mimei.as_bytes()),
+                enc(&r.count),
+            );
         }
         txn.commit()?;
         self.emit(MimeiEvent::Created { id: info.id });
@@ -162,8 +165,11 @@ impl Mimeis {
     }
 }
 
-fn parse_ref(target: &[u8], count: &[u8]) -> Result<(MimeiId, u64)> {
+fn parse_ref(target: &[u8], count: &[u8]) -> Result<MimeiRef> {
     let id = MimeiId::from_slice(target)
         .map_err(|e| MimeiError::Corrupt(format!("reference key: {e}")))?;
-    Ok((id, dec(count, "reference count")?))
+    Ok(MimeiRef {
+        mimei: id,
+        count: dec(count, "reference count")?,
+    })
 }

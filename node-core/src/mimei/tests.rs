@@ -507,9 +507,21 @@ fn split_leaves_a_reference() {
         t.m.read_file(&t.me, &id, VersionRef::Cur, &p("photos")),
         Err(MimeiError::IsAReference(..))
     ));
-    assert_eq!(t.m.refs(&t.me, &id).unwrap(), [(part.id, 1)]);
+    assert_eq!(
+        t.m.refs(&t.me, &id).unwrap(),
+        [MimeiRef {
+            mimei: part.id,
+            count: 1
+        }]
+    );
     let v = t.m.backup(&t.me, &id, "").unwrap();
-    assert_eq!(v.refs, [(part.id, 1)]);
+    assert_eq!(
+        v.refs,
+        [MimeiRef {
+            mimei: part.id,
+            count: 1
+        }]
+    );
     let st0 =
         t.m.stat(&t.me, &id, VersionRef::Number(0), &p("photos"))
             .unwrap();

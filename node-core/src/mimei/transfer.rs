@@ -18,7 +18,7 @@ use crate::identity::UserId;
 use crate::store::{BlobRef, Stage};
 
 /// How far a long operation has come.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Progress {
     pub files_done: u64,
     pub files_total: u64,
@@ -27,7 +27,7 @@ pub struct Progress {
 }
 
 /// What an import did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ImportStats {
     pub files: u64,
     pub bytes: u64,
@@ -43,7 +43,7 @@ pub struct ImportStats {
 }
 
 /// What an export wrote.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ExportStats {
     pub files: u64,
     pub bytes: u64,

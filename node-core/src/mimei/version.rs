@@ -5,8 +5,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Entry, MimeiError, MimeiEvent, MimeiId, MimeiPath, Mimeis, Perm, Result, db, dec, enc, key,
-    now_ms, prefix, tree,
+    Entry, MimeiError, MimeiEvent, MimeiId, MimeiPath, MimeiRef, Mimeis, Perm, Result, db, dec,
+    enc, key, now_ms, prefix, tree,
 };
 use crate::identity::UserId;
 use crate::store::BlockHash;
@@ -64,6 +64,8 @@ impl std::str::FromStr for VersionRef {
     }
 }
 
+crate::string_schema!(VersionRef, "`cur`, `last`, `release` or a version number");
+
 impl Serialize for VersionRef {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
@@ -90,7 +92,7 @@ impl<'de> Deserialize<'de> for VersionRef {
 }
 
 /// The named versions of a Mimei.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Heads {
     /// Number the next backup will get.
     pub next: u64,
@@ -99,7 +101,7 @@ pub struct Heads {
 }
 
 /// An immutable backup of a Mimei: the roots of its file tree and database.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VersionRecord {
     pub number: u64,
     /// Root directory document of the file tree.
@@ -110,7 +112,7 @@ pub struct VersionRecord {
     pub bytes: u64,
     pub db_entries: u64,
     /// References to other Mimei at backup time (M6).
-    pub refs: Vec<(MimeiId, u64)>,
+    pub refs: Vec<MimeiRef>,
     /// Milliseconds since the Unix epoch.
     pub time: u64,
     pub author: UserId,

@@ -19,7 +19,7 @@ pub const CHUNK_SIZE: usize = 256 * 1024;
 const LIST_MAGIC: &[u8; 4] = b"LCL1";
 
 /// A stored byte string: the digest of its root block and its length.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BlobRef {
     pub hash: BlockHash,
     pub size: u64,
@@ -184,7 +184,7 @@ fn encode_list(size: u64, chunks: &[BlockHash]) -> Vec<u8> {
 /// Parse a chunk list and check it agrees with the blob it is supposed to describe.
 pub(crate) fn decode_list(blob: &BlobRef, bytes: &[u8]) -> Result<Vec<BlockHash>> {
     let bad = |why: &str| StoreError::Malformed(format!("chunk list {}: {why}", blob.hash));
-    if bytes.len() < 12 || &bytes[..4] != LIST_MAGIC || (bytes.len() - 12) % 32 != 0 {
+    if bytes.len() < 12 || &bytes[..4] != LIST_MAGIC || !(bytes.len() - 12).is_multiple_of(32) {
         return Err(bad("bad header"));
     }
     let mut size = [0u8; 8];

@@ -125,14 +125,14 @@ struct Inner {
 }
 
 /// Counts from one GC pass.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GcStats {
     pub blocks_freed: u64,
     pub bytes_freed: u64,
 }
 
 /// Size of what the store holds.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StoreStats {
     pub blocks: u64,
     pub block_bytes: u64,
