@@ -233,8 +233,22 @@ async fn put_file(
             },
         )
     });
+    let max = s.node.config().api.max_body_mib.saturating_mul(1024 * 1024);
     let mut stream = body.into_data_stream();
+    let mut total = 0u64;
     while let Some(frame) = stream.next().await {
+        total += frame.as_ref().map(|b| b.len() as u64).unwrap_or(0);
+        if total > max {
+            // Fail the writer so it stores nothing in cur, then say why.
+            let _ = tx.send(Err(std::io::Error::other("request body too large"))).await;
+            drop(tx);
+            let _ = writer.await;
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("request body exceeds the limit of {max} bytes (api.max_body_mib)"),
+            ));
+        }
         let failed = frame.is_err();
         if tx.send(frame.map_err(std::io::Error::other)).await.is_err() || failed {
             break;

@@ -19,7 +19,7 @@ use super::{ApiError, ApiState, ErrorBody, blocking};
 use crate::identity::UserId;
 use crate::mimei::{
     DbRange, Diff, ExportStats, Heads, ImportStats, MimeiId, MimeiInfo, MimeiPath, MimeiRef,
-    NewMimei, Progress, Rights, Role, VersionRecord, VersionRef,
+    NewMimei, Progress, Rights, Role, VerifyReport, VersionRecord, VersionRef,
 };
 
 pub(super) fn routes() -> OpenApiRouter<ApiState> {
@@ -35,6 +35,7 @@ pub(super) fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(diff))
         .routes(routes!(refs, add_ref))
         .routes(routes!(split))
+        .routes(routes!(verify))
         .routes(routes!(db_scan, db_batch))
         .routes(routes!(db_get, db_put, db_delete))
         .routes(routes!(import))
@@ -314,6 +315,18 @@ async fn split(
         ))
     })
     .await
+}
+
+/// Read and check every block of `cur` and of every version (like `git fsck`).
+#[utoipa::path(post, path = "/api/v1/mimei/{id}/verify", tag = "versions", params(("id" = MimeiId, Path)),
+    responses((status = 200, body = VerifyReport)))]
+async fn verify(
+    State(s): State<ApiState>,
+    AppPath(id): AppPath<String>,
+) -> Result<Json<VerifyReport>, ApiError> {
+    let id = mimei_id(&id)?;
+    let (m, user) = (s.node.mimeis().clone(), s.user());
+    blocking(move || Ok(Json(m.verify(&user, &id)?))).await
 }
 
 // ---- database ----

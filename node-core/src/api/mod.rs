@@ -84,10 +84,12 @@ pub fn routes(node: Node) -> (Router, utoipa::openapi::OpenApi) {
         .split_for_parts();
     let api = openapi_wildcards(api);
     let doc = api.clone();
-    let router = router.route(
-        OPENAPI_PATH,
-        axum::routing::get(move || async move { axum::Json(doc) }),
-    );
+    let router = router
+        .route(OPENAPI_PATH, axum::routing::get(move || async move { axum::Json(doc) }))
+        .fallback(|| async {
+            ApiError::new(axum::http::StatusCode::NOT_FOUND, "no_such_route", "no such API route")
+        });
+
     (router, api)
 }
 

@@ -38,6 +38,7 @@ mod path;
 mod refs;
 mod transfer;
 mod tree;
+mod verify;
 mod version;
 
 pub use db::{DbEntry, DbRange, MAX_DB_KEY_LEN, MAX_DB_VALUE_LEN};
@@ -48,6 +49,7 @@ pub use info::{
 };
 pub use path::MimeiPath;
 pub use transfer::{ExportStats, ImportStats, Progress};
+pub use verify::VerifyReport;
 pub use version::{Heads, VersionRecord, VersionRef};
 
 use serde::{Deserialize, Serialize};

@@ -718,3 +718,35 @@ fn events_are_emitted() {
         MimeiEvent::Backup { id, version: 0 }
     );
 }
+
+#[test]
+fn verify_reports_intact_and_damaged_versions() {
+    let t = setup();
+    let id = t.create("v");
+    t.put(&id, "a", b"alpha");
+    t.put(&id, "d/b", &vec![1u8; 700_000]);
+    t.m.db_put(&t.me, &id, "k", b"v").unwrap();
+    t.m.backup(&t.me, &id, "").unwrap();
+    t.put(&id, "a", b"beta");
+    t.m.backup(&t.me, &id, "").unwrap();
+    let ok = t.m.verify(&t.me, &id).unwrap();
+    assert!(ok.problems.is_empty(), "{:?}", ok.problems);
+    assert_eq!(ok.versions, 2);
+    assert_eq!(ok.files, 6, "2 files in each version and in cur");
+    let hash =
+        t.m.stat(&t.me, &id, VersionRef::Number(0), &p("a"))
+            .unwrap()
+            .hash
+            .unwrap();
+    t.m.store()
+        .tree()
+        .insert(crate::store::block_key(&hash), b"rot".as_slice())
+        .unwrap();
+    let bad = t.m.verify(&t.me, &id).unwrap();
+    assert_eq!(bad.problems.len(), 1, "{:?}", bad.problems);
+    assert!(
+        bad.problems[0].starts_with("version 0: a:"),
+        "{}",
+        bad.problems[0]
+    );
+}

@@ -11,7 +11,7 @@ use http_body_util::BodyExt;
 use leither_core::api::ErrorBody;
 use leither_core::mimei::{
     Diff, DirEntry, EntryKind, ExportStats, Heads, ImportStats, MimeiInfo, MimeiRef, Perms,
-    Progress, Rights, VersionRecord,
+    Progress, Rights, VerifyReport, VersionRecord,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -149,6 +149,8 @@ pub enum MimeiCmd {
         #[arg(allow_hyphen_values = true)]
         delta: i64,
     },
+    /// Check every block of cur and of every version against its digest.
+    Verify { id: String },
     /// Move a directory into a new Mimei, leaving a reference.
     Split {
         id: String,
@@ -527,6 +529,26 @@ pub async fn run(c: &Client, out: &Out, cmd: MimeiCmd) -> Result<()> {
                 )
                 .await?;
             out.value(&r, || println!("{}  {}", r.mimei, r.count))
+        }
+        MimeiCmd::Verify { id } => {
+            let r: VerifyReport = c.post(&format!("{}/verify", base(&id)), &()).await?;
+            out.value(&r, || {
+                println!(
+                    "{} versions, {} files, {} bytes checked",
+                    r.versions, r.files, r.bytes
+                );
+                for p in &r.problems {
+                    println!("PROBLEM: {p}");
+                }
+                if r.problems.is_empty() {
+                    println!("all intact");
+                }
+            })?;
+            if r.problems.is_empty() {
+                Ok(())
+            } else {
+                bail!("{} problems found", r.problems.len())
+            }
         }
         MimeiCmd::Split { id, path, mark } => {
             let info: MimeiInfo = c
