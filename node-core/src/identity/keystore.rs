@@ -328,7 +328,10 @@ fn is_unavailable(err: &keyring::Error) -> bool {
 
 fn entry(scope: &str, name: &str) -> Result<keyring::Entry, IdentityError> {
     keyring::Entry::new(KEYRING_SERVICE, &account(scope, name)).map_err(|e| {
-        if is_unavailable(&e) {
+        if let (keyring::Error::NoDefaultStore, Err(cause)) = (&e, keyring::Entry::store_status()) {
+            // The platform store failed to start (e.g. no D-Bus session): say why.
+            IdentityError::KeyringUnavailable(cause.to_string())
+        } else if is_unavailable(&e) {
             IdentityError::KeyringUnavailable(describe(e))
         } else {
             IdentityError::Keyring {
