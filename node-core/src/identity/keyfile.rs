@@ -70,9 +70,10 @@ pub struct KdfParams {
 
 impl KdfParams {
     /// What new key files use: 64 MiB, 3 passes, 1 lane (RFC 9106's second recommended
-    /// option, with one lane because we do not run lanes in parallel). About half a
-    /// second on a phone or a Raspberry Pi, paid once per unlock; 64 MiB still fits
-    /// the small devices a node runs on (N1).
+    /// option, with one lane because we do not run lanes in parallel). Paid once per
+    /// unlock: measured 0.1 s in a release build on the 2-core x86 dev machine (1.4 s
+    /// unoptimised), so expect around a second on a Raspberry Pi or an old phone; 64 MiB
+    /// still fits the small devices a node runs on (N1).
     pub const RECOMMENDED: KdfParams = KdfParams {
         memory_kib: 64 * 1024,
         iterations: 3,

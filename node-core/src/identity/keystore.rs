@@ -17,6 +17,11 @@
 //!
 //! Keyring calls block (D-Bus round trips, maybe a desktop unlock prompt): async code
 //! should call into this module through `spawn_blocking`.
+//!
+//! The platform store (`keyring` 4's `v1` feature: Secret Service over zbus on Linux and
+//! the BSDs, Keychain on macOS, Credential Manager on Windows; none on Android/iOS,
+//! where `Auto` uses the file) is set up once per process. A keyring that was missing
+//! when the process first looked stays missing until the process restarts.
 
 use std::fmt;
 use std::path::{Path, PathBuf};

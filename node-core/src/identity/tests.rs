@@ -262,3 +262,12 @@ fn debug_output_shows_ids_only() {
         assert!(!contains(&shown, &form));
     }
 }
+
+#[test]
+fn identity_can_be_shared_across_tasks() {
+    // The node keeps one `Arc<Identity>` and signs from many tasks.
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Identity>();
+    send_sync::<PublicIdentity>();
+    send_sync::<Signed<DeviceCert>>();
+}
