@@ -30,7 +30,25 @@ pub fn decode_fixed<const N: usize>(s: &str) -> Result<[u8; N], IdParseError> {
         .decode(s.trim().to_ascii_lowercase().as_bytes())
         .map_err(|e| IdParseError::Encoding(e.to_string()))?;
     let got = bytes.len();
-    bytes.try_into().map_err(|_| IdParseError::Length { expected: N, got })
+    bytes
+        .try_into()
+        .map_err(|_| IdParseError::Length { expected: N, got })
+}
+
+/// OpenAPI schema of a type that is a string on the wire (IDs, paths, version names).
+#[macro_export]
+macro_rules! string_schema {
+    ($name:ident, $desc:expr) => {
+        impl ::utoipa::PartialSchema for $name {
+            fn schema() -> ::utoipa::openapi::RefOr<::utoipa::openapi::schema::Schema> {
+                ::utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(::utoipa::openapi::schema::Type::String)
+                    .description(Some($desc))
+                    .into()
+            }
+        }
+        impl ::utoipa::ToSchema for $name {}
+    };
 }
 
 /// Bytes read from a binary serde format (used by [`define_id!`]).
@@ -51,7 +69,10 @@ impl<'de> serde::Deserialize<'de> for RawBytes {
             fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<RawBytes, E> {
                 Ok(RawBytes(v))
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<RawBytes, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<RawBytes, A::Error> {
                 let mut out = Vec::with_capacity(a.size_hint().unwrap_or(0).min(64));
                 while let Some(b) = a.next_element::<u8>()? {
                     out.push(b);
@@ -65,7 +86,7 @@ impl<'de> serde::Deserialize<'de> for RawBytes {
 
 /// Define a fixed-size identifier newtype with one text encoding.
 ///
-/// ```ignore
+/// ```text
 /// define_id!(/// Doc comment.
 ///     MimeiId, 32);
 /// ```
@@ -109,6 +130,8 @@ macro_rules! define_id {
                 write!(f, "{}({})", stringify!($name), self)
             }
         }
+
+        $crate::string_schema!($name, concat!(stringify!($name), ": ", $len, " bytes as lowercase base32hex without padding"));
 
         impl ::std::str::FromStr for $name {
             type Err = $crate::encoding::IdParseError;
@@ -155,17 +178,28 @@ mod tests {
         let id = TestId::from_bytes([7u8; 32]);
         let s = id.to_string();
         assert_eq!(s.len(), 52);
-        assert!(s.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase()));
+        assert_eq!(TestId::LEN, 32);
+        assert_eq!(id.as_bytes(), &[7u8; 32]);
+        assert!(
+            s.bytes()
+                .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+        );
         assert_eq!(s.parse::<TestId>().unwrap(), id);
         assert_eq!(s.to_ascii_uppercase().parse::<TestId>().unwrap(), id);
     }
 
     #[test]
     fn rejects_bad_input() {
-        assert!(matches!("xyz!".parse::<TestId>(), Err(IdParseError::Encoding(_))));
+        assert!(matches!(
+            "xyz!".parse::<TestId>(),
+            Err(IdParseError::Encoding(_))
+        ));
         assert!(matches!(
             encode(&[1, 2, 3]).parse::<TestId>(),
-            Err(IdParseError::Length { expected: 32, got: 3 })
+            Err(IdParseError::Length {
+                expected: 32,
+                got: 3
+            })
         ));
     }
 

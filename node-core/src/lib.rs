@@ -12,5 +12,11 @@
 //! Arrows point one way: `api → (social, org, apps, credit, ledger) → (mimei, net) →
 //! (store, identity)`. Nothing lower imports anything higher.
 
+pub mod api;
+pub mod config;
 pub mod encoding;
+pub mod fsutil;
 pub mod identity;
+pub mod mimei;
+pub mod node;
+pub mod store;

@@ -1,0 +1,200 @@
+//! Who may talk to the loopback API.
+//!
+//! Three checks run before any handler, in this order:
+//! 1. **Host** must be one of the node's own loopback names (`127.0.0.1:<port>`,
+//!    `localhost:<port>`, `[::1]:<port>`). A web page that rebinds its DNS name to
+//!    127.0.0.1 still sends its own name as Host, so it is refused (DNS rebinding).
+//! 2. **Origin**, when a browser sends one, must be the node's own origin (or the
+//!    desktop shell's); `Sec-Fetch-Site: cross-site` is refused too. So a web page
+//!    cannot drive the API from a user's browser (CSRF).
+//! 3. **Token**: `Authorization: Bearer <token>`. The token is random, written to
+//!    `<data dir>/api-token` (mode 0600) like Syncthing's API key; only processes that
+//!    can read the user's files know it. WebSocket upgrades may pass it as
+//!    `?token=` because browsers cannot set headers on them.
+//!
+//! The token is never logged.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::error::ApiError;
+
+/// File in the data directory holding the API token.
+pub const TOKEN_FILE: &str = "api-token";
+
+/// Paths anyone on loopback may read without a token (Host/Origin checks still apply).
+const PUBLIC_PATHS: &[&str] = &["/api/v1/openapi.json"];
+
+/// The Host names and Origins the API answers, and its token.
+#[derive(Clone)]
+pub struct AccessPolicy {
+    token: String,
+    hosts: Vec<String>,
+    origins: Vec<String>,
+}
+
+impl std::fmt::Debug for AccessPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessPolicy")
+            .field("hosts", &self.hosts)
+            .field("origins", &self.origins)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AccessPolicy {
+    /// Policy for an API listening on loopback `port`.
+    pub fn loopback(port: u16, token: String) -> Self {
+        let hosts: Vec<String> = ["127.0.0.1", "localhost", "[::1]"]
+            .iter()
+            .map(|h| format!("{h}:{port}"))
+            .collect();
+        let mut origins: Vec<String> = hosts.iter().map(|h| format!("http://{h}")).collect();
+        // The desktop shell's webview (Tauri v2 on Linux/macOS, and on Windows).
+        origins.extend([
+            "tauri://localhost".to_string(),
+            "http://tauri.localhost".to_string(),
+        ]);
+        AccessPolicy {
+            token,
+            hosts,
+            origins,
+        }
+    }
+
+    /// Policy for requests made inside the process (the CLI without a running node).
+    pub fn in_process(token: String) -> Self {
+        AccessPolicy {
+            token,
+            hosts: vec![IN_PROCESS_HOST.to_string()],
+            origins: Vec::new(),
+        }
+    }
+
+    fn host_ok(&self, headers: &HeaderMap) -> bool {
+        headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .is_some_and(|h| self.hosts.iter().any(|a| a.eq_ignore_ascii_case(h)))
+    }
+
+    fn origin_ok(&self, headers: &HeaderMap) -> bool {
+        if headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) == Some("cross-site") {
+            return false;
+        }
+        match headers.get(header::ORIGIN) {
+            None => true,
+            Some(o) => o
+                .to_str()
+                .is_ok_and(|o| self.origins.iter().any(|a| a.eq_ignore_ascii_case(o))),
+        }
+    }
+
+    fn token_ok(&self, req: &Request) -> Result<(), &'static str> {
+        let bearer = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let query = || {
+            let is_ws = req
+                .headers()
+                .get(header::UPGRADE)
+                .is_some_and(|u| u.as_bytes().eq_ignore_ascii_case(b"websocket"));
+            is_ws
+                .then(|| req.uri().query())
+                .flatten()
+                .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("token=")))
+        };
+        match bearer.or_else(query) {
+            None => Err(
+                "missing API token: send `Authorization: Bearer <token>` (the token is in <data dir>/api-token)",
+            ),
+            Some(t) if constant_time_eq(t.as_bytes(), self.token.as_bytes()) => Ok(()),
+            Some(_) => Err("invalid API token"),
+        }
+    }
+}
+
+/// Host header used for in-process requests.
+pub const IN_PROCESS_HOST: &str = "leither.in-process";
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Middleware enforcing the policy.
+pub async fn guard(State(policy): State<Arc<AccessPolicy>>, req: Request, next: Next) -> Response {
+    if !policy.host_ok(req.headers()) {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden_host",
+            "Host is not this node's loopback address",
+        )
+        .into_response();
+    }
+    if !policy.origin_ok(req.headers()) {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden_origin",
+            "cross-origin requests are not allowed",
+        )
+        .into_response();
+    }
+    if !PUBLIC_PATHS.contains(&req.uri().path())
+        && let Err(why) = policy.token_ok(&req)
+    {
+        return ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", why).into_response();
+    }
+    next.run(req).await
+}
+
+/// Read the API token from the data directory, creating it on first use.
+pub fn load_or_create_token(data_dir: &Path) -> std::io::Result<String> {
+    let path = data_dir.join(TOKEN_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(t) if t.trim().len() >= 32 => return Ok(t.trim().to_string()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let mut raw = [0u8; 32];
+    getrandom::fill(&mut raw).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let token = crate::encoding::encode(&raw);
+    crate::fsutil::write_private_atomic(&path, token.as_bytes())?;
+    Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_is_created_once_and_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = load_or_create_token(dir.path()).unwrap();
+        let b = load_or_create_token(dir.path()).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 52);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(TOKEN_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn debug_does_not_show_the_token() {
+        let p = AccessPolicy::loopback(1, "secret-token-value".into());
+        assert!(!format!("{p:?}").contains("secret-token-value"));
+    }
+}

@@ -1,0 +1,278 @@
+//! `leither`: the headless Leither node and its command line.
+//!
+//! Every command is a request to the node's API — to the running node if there is one,
+//! else to a node opened inside this process (see `client.rs`).
+
+mod client;
+mod ident;
+mod mimei_cmd;
+mod output;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use leither_core::api::{self, API_INFO_FILE, ApiInfo};
+use leither_core::config::{self, CONFIG_FILE, Config};
+use leither_core::node::Node;
+
+use crate::client::Client;
+use crate::output::Out;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "leither",
+    version,
+    about = "Leither: your own peer-to-peer personal cloud node"
+)]
+struct Cli {
+    /// Data directory (default: the platform's data dir, e.g. ~/.local/share/leither).
+    #[arg(long, global = true, env = "LEITHER_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Print results as JSON (for scripts).
+    #[arg(long, global = true)]
+    json: bool,
+    /// Log level or filter (overrides the config file; RUST_LOG overrides both).
+    #[arg(long, global = true)]
+    log_level: Option<String>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Create the data directory, config file and identity.
+    Init,
+    /// Run the node and its API until interrupted.
+    Run {
+        /// Address of the loopback API (overrides config `api.listen`), e.g. 127.0.0.1:0.
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Show what this node is and holds.
+    Status,
+    /// Mimei: versioned files and databases.
+    #[command(subcommand)]
+    Mimei(mimei_cmd::MimeiCmd),
+    /// Free stored blocks that nothing references.
+    Gc,
+    /// Print the API URL and token location (for curl and other clients).
+    Api,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let out = Out { json: cli.json };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = rt.block_on(run(cli, &out)) {
+        if let (true, Some(f)) = (out.json, e.downcast_ref::<client::ApiFailure>()) {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&f.body).unwrap_or_default()
+            );
+        } else {
+            eprintln!("error: {e:#}");
+        }
+        std::process::exit(1);
+    }
+}
+
+fn init_logging(config: &Config, flag: Option<&str>) {
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .or(flag.map(str::to_string))
+        .unwrap_or_else(|| config.log.level.clone());
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn run(cli: Cli, out: &Out) -> Result<()> {
+    let data_dir = cli
+        .data_dir
+        .clone()
+        .unwrap_or_else(config::default_data_dir);
+    let config = Config::load(&data_dir)?;
+    init_logging(
+        &config,
+        cli.log_level.as_deref().or(match cli.cmd {
+            Cmd::Run { .. } => None,
+            _ => Some("warn"),
+        }),
+    );
+    match cli.cmd {
+        Cmd::Init => init(&data_dir, out),
+        Cmd::Run { listen } => run_node(&data_dir, config, listen, out).await,
+        Cmd::Status => {
+            let c = connect(&data_dir, &config).await?;
+            let v: serde_json::Value = c.get("/api/v1/node").await?;
+            out.value(&v, || {
+                println!(
+                    "node {}",
+                    if c.is_remote() {
+                        "running"
+                    } else {
+                        "not running (opened in this process)"
+                    }
+                );
+                println!("user      {}", v["user"].as_str().unwrap_or(""));
+                println!("data dir  {}", v["data_dir"].as_str().unwrap_or(""));
+                println!("mimei     {}", v["mimei_count"]);
+                println!(
+                    "blocks    {} ({} bytes; {} on disk)",
+                    v["store"]["blocks"], v["store"]["block_bytes"], v["store"]["disk_bytes"]
+                );
+            })
+        }
+        Cmd::Mimei(m) => {
+            let c = connect(&data_dir, &config).await?;
+            mimei_cmd::run(&c, out, m).await
+        }
+        Cmd::Gc => {
+            let c = connect(&data_dir, &config).await?;
+            let v: serde_json::Value = c.post("/api/v1/store/gc", &()).await?;
+            out.value(&v, || {
+                println!(
+                    "freed {} blocks ({} bytes)",
+                    v["blocks_freed"], v["bytes_freed"]
+                )
+            })
+        }
+        Cmd::Api => {
+            let info: Option<ApiInfo> = std::fs::read_to_string(data_dir.join(API_INFO_FILE))
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok());
+            let token_file = data_dir.join(api::auth::TOKEN_FILE);
+            let v = serde_json::json!({"url": info.as_ref().map(|i| i.url.clone()), "token_file": token_file});
+            out.value(&v, || match &info {
+                Some(i) => {
+                    println!("API:    {}", i.url);
+                    println!("token:  {}", token_file.display());
+                    println!(
+                        "try:    curl -H \"Authorization: Bearer $(cat {})\" {}/api/v1/node",
+                        token_file.display(),
+                        i.url
+                    );
+                    println!("spec:   {}{}", i.url, api::OPENAPI_PATH);
+                }
+                None => println!(
+                    "no node is running on {} (start one with `leither run`)",
+                    data_dir.display()
+                ),
+            })
+        }
+    }
+}
+
+fn init(data_dir: &Path, out: &Out) -> Result<()> {
+    if ident::exists(data_dir) {
+        bail!("{} already holds an identity", data_dir.display());
+    }
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    if !data_dir.join(CONFIG_FILE).exists() {
+        std::fs::write(data_dir.join(CONFIG_FILE), Config::default_file())?;
+    }
+    let user = ident::create(data_dir)?;
+    let v = serde_json::json!({"data_dir": data_dir, "user": user});
+    out.value(&v, || {
+        println!("data dir  {}", data_dir.display());
+        println!("user      {user}");
+    })
+}
+
+fn open_node(data_dir: &Path, config: &Config) -> Result<Node> {
+    let user = ident::load(data_dir)?;
+    Node::open(data_dir, config.clone(), user).map_err(|e| {
+        let text = e.to_string();
+        if text.contains("lock") {
+            anyhow::anyhow!(
+                "another leither process is using {} ({text})",
+                data_dir.display()
+            )
+        } else {
+            e.into()
+        }
+    })
+}
+
+async fn connect(data_dir: &Path, config: &Config) -> Result<Client> {
+    Client::connect(data_dir, || open_node(data_dir, config)).await
+}
+
+async fn run_node(
+    data_dir: &Path,
+    mut config: Config,
+    listen: Option<std::net::SocketAddr>,
+    out: &Out,
+) -> Result<()> {
+    if let Some(l) = listen {
+        config.api.listen = l;
+        config.validate()?;
+    }
+    if !ident::exists(data_dir) {
+        init(data_dir, out)?;
+    }
+    let node = open_node(data_dir, &config)?;
+    let listener = tokio::net::TcpListener::bind(config.api.listen).await.with_context(|| {
+        format!("listening on {} (is another node running? use --listen 127.0.0.1:0 for a free port)", config.api.listen)
+    })?;
+    let addr = listener.local_addr()?;
+    let url = format!("http://{addr}");
+    let token = api::auth::load_or_create_token(data_dir)?;
+    let info = ApiInfo {
+        url: url.clone(),
+        pid: std::process::id(),
+    };
+    leither_core::fsutil::write_private_atomic(
+        &data_dir.join(API_INFO_FILE),
+        serde_json::to_string(&info)?.as_bytes(),
+    )?;
+    tracing::info!(%url, data_dir = %data_dir.display(), "Leither node running");
+    out.value(
+        &serde_json::json!({"url": url, "data_dir": data_dir}),
+        || {
+            println!("Leither node running");
+            println!("  API       {url}  (spec: {url}{})", api::OPENAPI_PATH);
+            println!(
+                "  token     {}",
+                data_dir.join(api::auth::TOKEN_FILE).display()
+            );
+            println!("  data dir  {}", data_dir.display());
+            println!("Press Ctrl-C to stop.");
+        },
+    )?;
+    let served = api::serve(node, listener, token, shutdown_signal()).await;
+    let _ = std::fs::remove_file(data_dir.join(API_INFO_FILE));
+    served.context("serving the API")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
