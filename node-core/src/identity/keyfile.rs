@@ -25,11 +25,9 @@
 //! damage (a truncated copy, a flipped bit) before any key derivation.
 //!
 //! Invariants: the plaintext never touches the disk; a write is atomic (temp file, fsync,
-//! rename, fsync of the directory), so a failed write leaves the previous file intact;
-//! the file is mode 0600 on Unix.
+//! rename), so a failed write leaves the previous file intact; the file is mode 0600 on
+//! Unix.
 
-use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -274,50 +272,18 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Replace `path` with `bytes` atomically: write a temp file next to it, fsync, rename
-/// over, fsync the directory. If anything fails, `path` still holds its old contents.
-/// `private` files get mode 0600 on Unix (set at creation, never world-readable).
-pub(crate) fn atomic_write(path: &Path, bytes: &[u8], private: bool) -> Result<(), IdentityError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{file_name}.tmp"));
-    let result = (|| {
-        let mut options = fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(if private { 0o600 } else { 0o644 });
-        }
-        #[cfg(not(unix))]
-        let _ = private;
-        let mut file = options
-            .open(&tmp)
-            .map_err(|e| IdentityError::io("cannot create", &tmp, e))?;
-        file.write_all(bytes)
-            .and_then(|()| file.sync_all())
-            .map_err(|e| IdentityError::io("cannot write", &tmp, e))?;
-        drop(file);
-        fs::rename(&tmp, path).map_err(|e| IdentityError::io("cannot replace", path, e))?;
-        #[cfg(unix)]
-        if let Ok(d) = fs::File::open(dir) {
-            // Makes the rename itself durable; failure here does not undo it.
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+/// Replace `path` with `bytes` atomically and privately (0600 on Unix): if anything
+/// fails, `path` still holds its old contents. One implementation for the whole node:
+/// [`crate::fsutil::write_private_atomic`].
+pub(crate) fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), IdentityError> {
+    crate::fsutil::write_private_atomic(path, bytes)
+        .map_err(|e| IdentityError::io("cannot write", path, e))
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+    use std::fs;
 
     const FAST: KdfParams = KdfParams::INSECURE_FAST_FOR_TESTS;
 
@@ -409,12 +375,17 @@ mod tests {
         ));
     }
 
+    /// The temp file `fsutil::write_private_atomic` uses for `name` in this process.
+    pub(crate) fn temp_name(name: &str) -> String {
+        format!(".{name}.tmp-{}", std::process::id())
+    }
+
     #[test]
     fn atomic_write_replaces_or_leaves_the_old_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(KEY_FILE_NAME);
-        atomic_write(&path, b"old", true).unwrap();
-        atomic_write(&path, b"new", true).unwrap();
+        atomic_write(&path, b"old").unwrap();
+        atomic_write(&path, b"new").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"new");
         #[cfg(unix)]
         {
@@ -424,8 +395,8 @@ mod tests {
         }
         // Make the temp file impossible to create (a directory sits at its name): the
         // write fails and the old file is untouched.
-        fs::create_dir(dir.path().join(format!(".{KEY_FILE_NAME}.tmp"))).unwrap();
-        let err = atomic_write(&path, b"newer", true).unwrap_err();
+        fs::create_dir(dir.path().join(temp_name(KEY_FILE_NAME))).unwrap();
+        let err = atomic_write(&path, b"newer").unwrap_err();
         assert!(matches!(err, IdentityError::Io { .. }));
         assert_eq!(fs::read(&path).unwrap(), b"new");
     }

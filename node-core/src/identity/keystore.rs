@@ -242,7 +242,7 @@ impl SecretStore {
         match &self.location {
             SecretLocation::File => {
                 let bytes = keyfile::seal(secrets, self.passphrase()?, &self.kdf)?;
-                keyfile::atomic_write(&self.key_file(), &bytes, true)
+                keyfile::atomic_write(&self.key_file(), &bytes)
             }
             SecretLocation::Keyring { scope } => {
                 keyring_set(scope, "node", secrets.node_secret.as_ref())?;

@@ -228,9 +228,7 @@ impl Identity {
         };
         let written = serde_json::to_vec_pretty(&file)
             .map_err(|e| IdentityError::Encode(e.to_string()))
-            .and_then(|json| {
-                keyfile::atomic_write(&data_dir.join(IDENTITY_FILE_NAME), &json, false)
-            });
+            .and_then(|json| keyfile::atomic_write(&data_dir.join(IDENTITY_FILE_NAME), &json));
         if let Err(e) = written {
             // Without identity.json nobody could use these secrets: remove them.
             let _ = store.delete();

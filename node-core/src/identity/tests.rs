@@ -194,7 +194,7 @@ fn a_failed_create_leaves_nothing_behind() {
 
     // identity.json cannot be written (a directory is in the way of its temp file):
     // the key file just stored is removed again.
-    std::fs::create_dir(data.join(format!(".{IDENTITY_FILE_NAME}.tmp"))).unwrap();
+    std::fs::create_dir(data.join(keyfile::tests::temp_name(IDENTITY_FILE_NAME))).unwrap();
     let err = Identity::create(&data, &options(), pw("pw")).unwrap_err();
     assert!(matches!(err, IdentityError::Io { .. }), "{err}");
     assert!(!data.join(KEY_FILE_NAME).exists());
