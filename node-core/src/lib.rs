@@ -6,6 +6,7 @@
 //! | layer | module | owns |
 //! |---|---|---|
 //! | encoding | [`encoding`] | the one text form of every ID |
+//! | identity | [`identity`] | user and node keys and IDs, recovery phrase, signed envelopes, device certificates, keyring / encrypted key file |
 //! | storage | `store` | blake3-addressed blocks on sled, refcounts, GC |
 //!
 //! Arrows point one way: `api → (social, org, apps, credit, ledger) → (mimei, net) →
