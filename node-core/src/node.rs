@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::identity::UserId;
+use crate::identity::{PublicIdentity, UserId};
 use crate::mimei::Mimeis;
 use crate::store::{Store, StoreConfig, StoreError};
 
@@ -21,7 +21,7 @@ pub struct Node {
 struct Inner {
     data_dir: PathBuf,
     config: Config,
-    user: UserId,
+    identity: PublicIdentity,
     store: Store,
     mimeis: Mimeis,
 }
@@ -34,8 +34,10 @@ pub enum NodeError {
 }
 
 impl Node {
-    /// Open the node whose data lives in `data_dir`, acting for `user`.
-    pub fn open(data_dir: &Path, config: Config, user: UserId) -> Result<Node, NodeError> {
+    /// Open the node whose data lives in `data_dir`, acting for the user of `identity`.
+    /// Local storage needs only the public identity; the secret keys are unlocked by
+    /// what needs to sign (the network), so local commands never ask for a passphrase.
+    pub fn open(data_dir: &Path, config: Config, identity: PublicIdentity) -> Result<Node, NodeError> {
         let dir = data_dir.join(STORE_DIR);
         let store = Store::open(
             &dir,
@@ -49,7 +51,7 @@ impl Node {
             inner: Arc::new(Inner {
                 data_dir: data_dir.to_path_buf(),
                 config,
-                user,
+                identity,
                 store,
                 mimeis,
             }),
@@ -66,7 +68,12 @@ impl Node {
 
     /// The user this node acts for.
     pub fn user(&self) -> &UserId {
-        &self.inner.user
+        &self.inner.identity.user
+    }
+
+    /// Who this node and its user are (public part only).
+    pub fn identity(&self) -> &PublicIdentity {
+        &self.inner.identity
     }
 
     pub fn store(&self) -> &Store {

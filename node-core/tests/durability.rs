@@ -102,9 +102,11 @@ async fn sigkill_during_writes_and_backups_loses_nothing_acknowledged() {
     let mut rng = Rng(0x5eed_1e17);
     let mut id = String::new();
     let mut checked_versions = 0;
-    let rounds = 10;
+    let rounds = 8;
+    let t0 = std::time::Instant::now();
     for round in 0..rounds {
         let mut node = NodeProc::start(dir.path()).await;
+        eprintln!("round {round}: node up at {:?}", t0.elapsed());
         if round == 0 {
             let info = node.ok(Method::POST, "/api/v1/mimei", Some(json!({"mark": "durable"}))).await;
             id = info["id"].as_str().unwrap().to_string();
@@ -112,6 +114,7 @@ async fn sigkill_during_writes_and_backups_loses_nothing_acknowledged() {
         let snapshot = take(&acked);
         check(&node, &id, &snapshot, checked_versions).await;
         checked_versions = snapshot.versions.len();
+        eprintln!("round {round}: checked at {:?}", t0.elapsed());
 
         let shared = Arc::new((node.url.clone(), node.token.clone()));
         let w = tokio::spawn(writer(shared, id.clone(), round, import_dir.path().to_path_buf(), acked.clone()));

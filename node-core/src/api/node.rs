@@ -8,7 +8,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{ApiError, ApiState, ErrorBody, blocking};
-use crate::identity::UserId;
+use crate::identity::{AccountId, BackendKind, NodeId, UserId};
 use crate::store::{GcStats, StoreStats};
 
 /// What the node is and holds.
@@ -18,6 +18,12 @@ pub struct NodeStatus {
     pub version: String,
     /// The user this node acts for.
     pub user: UserId,
+    /// This device.
+    pub node: NodeId,
+    /// The user's ledger account (first 20 bytes of blake3 of the user key).
+    pub account: AccountId,
+    /// Where the secret keys are kept: `keyring` or `file`.
+    pub keys: BackendKind,
     pub data_dir: String,
     pub mimei_count: u64,
     pub store: StoreStats,
@@ -33,12 +39,15 @@ pub(super) fn routes() -> OpenApiRouter<ApiState> {
 #[utoipa::path(get, path = "/api/v1/node", tag = "node",
     responses((status = 200, body = NodeStatus), (status = 401, body = ErrorBody)))]
 async fn status(State(s): State<ApiState>) -> Result<Json<NodeStatus>, ApiError> {
-    let user = s.user();
     let node = s.node.clone();
     blocking(move || {
+        let id = node.identity();
         Ok(Json(NodeStatus {
             version: env!("CARGO_PKG_VERSION").to_string(),
-            user,
+            user: id.user,
+            node: id.node,
+            account: id.account,
+            keys: id.backend,
             data_dir: node.data_dir().display().to_string(),
             mimei_count: node.mimeis().all()?.len() as u64,
             store: node.store().stats()?,

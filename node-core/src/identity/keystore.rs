@@ -68,7 +68,7 @@ impl std::str::FromStr for KeyBackend {
 }
 
 /// Which backend actually holds an identity's secrets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
     /// The OS keyring (Secret Service, Keychain, Credential Manager).

@@ -14,6 +14,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use leither_core::api::{self, API_INFO_FILE, ApiInfo};
 use leither_core::config::{self, CONFIG_FILE, Config};
+use leither_core::identity::{Identity, KeyBackend, RecoveryPhrase};
 use leither_core::node::Node;
 
 use crate::client::Client;
@@ -35,14 +36,32 @@ struct Cli {
     /// Log level or filter (overrides the config file; RUST_LOG overrides both).
     #[arg(long, global = true)]
     log_level: Option<String>,
+    /// File holding the key-file passphrase (when no OS keyring is used; the
+    /// environment variable LEITHER_PASSPHRASE works too).
+    #[arg(long, global = true)]
+    passphrase_file: Option<PathBuf>,
     #[command(subcommand)]
     cmd: Cmd,
 }
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
-    /// Create the data directory, config file and identity.
-    Init,
+    /// Create the data directory, config file and identity (prints the recovery phrase).
+    Init {
+        /// Where secret keys go: auto (OS keyring if it works, else encrypted file),
+        /// keyring, or file.
+        #[arg(long, default_value = "auto")]
+        keys: KeyBackend,
+        /// Restore an existing identity from its recovery phrase (read from the
+        /// terminal, stdin or --phrase-file): this becomes another device of that user.
+        #[arg(long)]
+        recover: bool,
+        #[arg(long, requires = "recover")]
+        phrase_file: Option<PathBuf>,
+    },
+    /// Show this node's identity, or its recovery phrase.
+    #[command(subcommand)]
+    Identity(IdentityCmd),
     /// Run the node and its API until interrupted.
     Run {
         /// Address of the loopback API (overrides config `api.listen`), e.g. 127.0.0.1:0.
@@ -58,6 +77,14 @@ enum Cmd {
     Gc,
     /// Print the API URL and token location (for curl and other clients).
     Api,
+}
+
+#[derive(Subcommand, Debug)]
+enum IdentityCmd {
+    /// User, node and account IDs and where the keys are kept.
+    Show,
+    /// Print the 24-word recovery phrase (keep it secret; it restores your identity).
+    Phrase,
 }
 
 fn main() {
@@ -112,9 +139,28 @@ async fn run(cli: Cli, out: &Out) -> Result<()> {
             _ => Some("warn"),
         }),
     );
+    let pass = ident::PassphraseSource { file: cli.passphrase_file.clone() };
     match cli.cmd {
-        Cmd::Init => init(&data_dir, out),
-        Cmd::Run { listen } => run_node(&data_dir, config, listen, out).await,
+        Cmd::Init { keys, recover, phrase_file } => {
+            let phrase = if recover { Some(ident::read_phrase(phrase_file.as_deref())?) } else { None };
+            init(&data_dir, keys, phrase, &pass, out)
+        }
+        Cmd::Identity(IdentityCmd::Show) => {
+            let id = Identity::read_public(&data_dir)?;
+            out.value(&id, || {
+                println!("user      {}", id.user);
+                println!("node      {}", id.node);
+                println!("account   {}", id.account);
+                println!("keys      {:?}", id.backend);
+            })
+        }
+        Cmd::Identity(IdentityCmd::Phrase) => {
+            let id = ident::unlock(&data_dir, &pass)?;
+            let phrase = id.recovery_phrase();
+            let words = phrase.show();
+            out.value(&serde_json::json!({"phrase": words.as_str()}), || println!("{}", words.as_str()))
+        }
+        Cmd::Run { listen } => run_node(&data_dir, config, listen, &pass, out).await,
         Cmd::Status => {
             let c = connect(&data_dir, &config).await?;
             let v: serde_json::Value = c.get("/api/v1/node").await?;
@@ -176,26 +222,47 @@ async fn run(cli: Cli, out: &Out) -> Result<()> {
     }
 }
 
-fn init(data_dir: &Path, out: &Out) -> Result<()> {
-    if ident::exists(data_dir) {
-        bail!("{} already holds an identity", data_dir.display());
+fn init(
+    data_dir: &Path,
+    keys: KeyBackend,
+    recover: Option<RecoveryPhrase>,
+    pass: &ident::PassphraseSource,
+    out: &Out,
+) -> Result<()> {
+    if Identity::exists(data_dir) {
+        bail!("{} already holds an identity (`leither identity show`)", data_dir.display());
     }
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("creating {}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
     if !data_dir.join(CONFIG_FILE).exists() {
         std::fs::write(data_dir.join(CONFIG_FILE), Config::default_file())?;
     }
-    let user = ident::create(data_dir)?;
-    let v = serde_json::json!({"data_dir": data_dir, "user": user});
+    let (id, phrase) = ident::create(data_dir, keys, recover, pass)?;
+    let public = id.public();
+    let words = phrase.as_ref().map(|p| p.show());
+    let v = serde_json::json!({"data_dir": data_dir, "user": public.user, "node": public.node,
+        "keys": public.backend, "recovery_phrase": words.as_ref().map(|w| w.as_str())});
     out.value(&v, || {
         println!("data dir  {}", data_dir.display());
-        println!("user      {user}");
+        println!("user      {}", public.user);
+        println!("node      {}", public.node);
+        println!("keys      {:?}", public.backend);
+        match &words {
+            Some(w) => {
+                println!();
+                println!("Your recovery phrase. Write it down and keep it safe: it is the only way to");
+                println!("restore this identity on a new device (`leither init --recover`).");
+                println!();
+                println!("    {}", w.as_str());
+                println!();
+            }
+            None => println!("recovered: this is a new device of user {}", public.user),
+        }
     })
 }
 
 fn open_node(data_dir: &Path, config: &Config) -> Result<Node> {
-    let user = ident::load(data_dir)?;
-    Node::open(data_dir, config.clone(), user).map_err(|e| {
+    let identity = Identity::read_public(data_dir)?;
+    Node::open(data_dir, config.clone(), identity).map_err(|e| {
         let text = e.to_string();
         if text.contains("lock") {
             anyhow::anyhow!(
@@ -216,15 +283,19 @@ async fn run_node(
     data_dir: &Path,
     mut config: Config,
     listen: Option<std::net::SocketAddr>,
+    pass: &ident::PassphraseSource,
     out: &Out,
 ) -> Result<()> {
     if let Some(l) = listen {
         config.api.listen = l;
         config.validate()?;
     }
-    if !ident::exists(data_dir) {
-        init(data_dir, out)?;
+    if !Identity::exists(data_dir) {
+        init(data_dir, KeyBackend::Auto, None, pass, out)?;
     }
+    // Unlocking proves the keys are there and the passphrase is right before serving;
+    // the network layer will hold the unlocked identity.
+    let _identity = ident::unlock(data_dir, pass)?;
     let node = open_node(data_dir, &config)?;
     let listener = tokio::net::TcpListener::bind(config.api.listen).await.with_context(|| {
         format!("listening on {} (is another node running? use --listen 127.0.0.1:0 for a free port)", config.api.listen)
