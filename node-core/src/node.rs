@@ -37,7 +37,11 @@ impl Node {
     /// Open the node whose data lives in `data_dir`, acting for the user of `identity`.
     /// Local storage needs only the public identity; the secret keys are unlocked by
     /// what needs to sign (the network), so local commands never ask for a passphrase.
-    pub fn open(data_dir: &Path, config: Config, identity: PublicIdentity) -> Result<Node, NodeError> {
+    pub fn open(
+        data_dir: &Path,
+        config: Config,
+        identity: PublicIdentity,
+    ) -> Result<Node, NodeError> {
         let dir = data_dir.join(STORE_DIR);
         let store = Store::open(
             &dir,

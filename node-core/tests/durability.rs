@@ -22,13 +22,29 @@ struct Acked {
 
 fn content(round: u64, i: u64) -> Vec<u8> {
     // Mixed sizes: most small, some spanning several chunks.
-    let len = if i % 7 == 0 { 600_000 + (i as usize * 13) % 5000 } else { 10 + (i as usize * 31) % 3000 };
-    (0..len).map(|j| ((j as u64 * 7 + i * 13 + round) % 251) as u8).collect()
+    let len = if i.is_multiple_of(7) {
+        600_000 + (i as usize * 13) % 5000
+    } else {
+        10 + (i as usize * 31) % 3000
+    };
+    (0..len)
+        .map(|j| ((j as u64 * 7 + i * 13 + round) % 251) as u8)
+        .collect()
 }
 
 /// Write, import and back up as fast as the node acknowledges, until the node dies.
-async fn writer(node: Arc<(String, String)>, id: String, round: u64, import_dir: std::path::PathBuf, acked: Arc<Mutex<Acked>>) {
-    let http = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(60)).build().unwrap();
+async fn writer(
+    node: Arc<(String, String)>,
+    id: String,
+    round: u64,
+    import_dir: std::path::PathBuf,
+    acked: Arc<Mutex<Acked>>,
+) {
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
 
     let (url, token) = (&node.0, &node.1);
     let mut cur: BTreeMap<String, Vec<u8>> = acked.lock().unwrap().files.clone();
@@ -37,7 +53,12 @@ async fn writer(node: Arc<(String, String)>, id: String, round: u64, import_dir:
         let ok = if step < 6 {
             let path = format!("r{round}/f{i}");
             let data = content(round, i);
-            let r = http.put(format!("{url}/api/v1/mimei/{id}/files/{path}")).bearer_auth(token).body(data.clone()).send().await;
+            let r = http
+                .put(format!("{url}/api/v1/mimei/{id}/files/{path}"))
+                .bearer_auth(token)
+                .body(data.clone())
+                .send()
+                .await;
             let ok = matches!(&r, Ok(r) if r.status() == StatusCode::OK);
             if ok {
                 cur.insert(path.clone(), data.clone());
@@ -46,7 +67,12 @@ async fn writer(node: Arc<(String, String)>, id: String, round: u64, import_dir:
             ok
         } else if step < 8 {
             let (k, v) = (format!("r{round}/k{i}"), format!("value {i}"));
-            let r = http.put(format!("{url}/api/v1/mimei/{id}/db/{k}")).bearer_auth(token).body(v.clone()).send().await;
+            let r = http
+                .put(format!("{url}/api/v1/mimei/{id}/db/{k}"))
+                .bearer_auth(token)
+                .body(v.clone())
+                .send()
+                .await;
             let ok = matches!(&r, Ok(r) if r.status() == StatusCode::NO_CONTENT);
             if ok {
                 acked.lock().unwrap().keys.insert(k, v);
@@ -73,10 +99,15 @@ async fn writer(node: Arc<(String, String)>, id: String, round: u64, import_dir:
             }
             ok
         } else {
-            let r = http.post(format!("{url}/api/v1/mimei/{id}/backup")).bearer_auth(token).send().await;
+            let r = http
+                .post(format!("{url}/api/v1/mimei/{id}/backup"))
+                .bearer_auth(token)
+                .send()
+                .await;
             match r {
                 Ok(r) if r.status() == StatusCode::OK => {
-                    let v: Value = serde_json::from_slice(&r.bytes().await.unwrap_or_default()).unwrap_or(Value::Null);
+                    let v: Value = serde_json::from_slice(&r.bytes().await.unwrap_or_default())
+                        .unwrap_or(Value::Null);
                     if let Some(n) = v["number"].as_u64() {
                         acked.lock().unwrap().versions.insert(n, cur.clone());
                     }
@@ -108,7 +139,13 @@ async fn sigkill_during_writes_and_backups_loses_nothing_acknowledged() {
         let mut node = NodeProc::start(dir.path()).await;
         eprintln!("round {round}: node up at {:?}", t0.elapsed());
         if round == 0 {
-            let info = node.ok(Method::POST, "/api/v1/mimei", Some(json!({"mark": "durable"}))).await;
+            let info = node
+                .ok(
+                    Method::POST,
+                    "/api/v1/mimei",
+                    Some(json!({"mark": "durable"})),
+                )
+                .await;
             id = info["id"].as_str().unwrap().to_string();
         }
         let snapshot = take(&acked);
@@ -117,37 +154,67 @@ async fn sigkill_during_writes_and_backups_loses_nothing_acknowledged() {
         eprintln!("round {round}: checked at {:?}", t0.elapsed());
 
         let shared = Arc::new((node.url.clone(), node.token.clone()));
-        let w = tokio::spawn(writer(shared, id.clone(), round, import_dir.path().to_path_buf(), acked.clone()));
+        let w = tokio::spawn(writer(
+            shared,
+            id.clone(),
+            round,
+            import_dir.path().to_path_buf(),
+            acked.clone(),
+        ));
         // Let it run a varying while, then kill without warning.
         tokio::time::sleep(Duration::from_millis(100 + rng.below(600))).await;
         node.kill();
-        tokio::time::timeout(Duration::from_secs(30), w).await.expect("writer notices the dead node").unwrap();
+        tokio::time::timeout(Duration::from_secs(30), w)
+            .await
+            .expect("writer notices the dead node")
+            .unwrap();
     }
     let node = NodeProc::start(dir.path()).await;
     let a = take(&acked);
     check(&node, &id, &a, 0).await;
-    assert!(a.files.len() > 50 && a.versions.len() > 3, "the test did real work: {} files, {} versions", a.files.len(), a.versions.len());
+    assert!(
+        a.files.len() > 50 && a.versions.len() > 3,
+        "the test did real work: {} files, {} versions",
+        a.files.len(),
+        a.versions.len()
+    );
 }
 
 fn take(acked: &Mutex<Acked>) -> Acked {
     let a = acked.lock().unwrap();
-    Acked { files: a.files.clone(), keys: a.keys.clone(), versions: a.versions.clone() }
+    Acked {
+        files: a.files.clone(),
+        keys: a.keys.clone(),
+        versions: a.versions.clone(),
+    }
 }
 
 /// Everything acknowledged is there and every version is whole. Versions before
 /// `skip_versions` had their content checked in an earlier round (`verify` still reads
 /// every block of every version each time).
 async fn check(node: &NodeProc, id: &str, a: &Acked, skip_versions: usize) {
-    eprintln!("checking {} files, {} keys, {} versions", a.files.len(), a.keys.len(), a.versions.len());
+    eprintln!(
+        "checking {} files, {} keys, {} versions",
+        a.files.len(),
+        a.keys.len(),
+        a.versions.len()
+    );
     for (path, data) in &a.files {
-
         let (s, got) = node.get_file(id, path, "cur").await;
         assert_eq!(s, StatusCode::OK, "acknowledged file {path} is missing");
         assert!(got == *data, "acknowledged file {path} has wrong content");
     }
     for (k, v) in &a.keys {
-        let r = node.req(Method::GET, &format!("/api/v1/mimei/{id}/db/{k}")).send().await.unwrap();
-        assert_eq!(r.status(), StatusCode::OK, "acknowledged key {k} is missing");
+        let r = node
+            .req(Method::GET, &format!("/api/v1/mimei/{id}/db/{k}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::OK,
+            "acknowledged key {k} is missing"
+        );
         assert_eq!(r.bytes().await.unwrap().as_ref(), v.as_bytes());
     }
     for (n, files) in a.versions.iter().skip(skip_versions) {
@@ -158,6 +225,8 @@ async fn check(node: &NodeProc, id: &str, a: &Acked, skip_versions: usize) {
         }
     }
     // Every version (acknowledged or not) is complete and intact, heads agree.
-    let report = node.ok(Method::POST, &format!("/api/v1/mimei/{id}/verify"), None).await;
+    let report = node
+        .ok(Method::POST, &format!("/api/v1/mimei/{id}/verify"), None)
+        .await;
     assert_eq!(report["problems"], json!([]), "verify: {report}");
 }

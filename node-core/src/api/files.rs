@@ -98,12 +98,16 @@ async fn get_file(
     let v = version(q.version.as_deref())?;
     let (m, user) = (s.node.mimeis().clone(), s.user());
     let name = p.clone();
-    let (reader, hash) = blocking(move || {
+    let (reader, hash, first) = blocking(move || {
         let st = m.stat(&user, &id, v, &p)?;
-        Ok((m.read_file(&user, &id, v, &p)?, st.hash))
+        let reader = m.read_file(&user, &id, v, &p)?;
+        // Verify the first chunk before answering, so a damaged small file gets an
+        // error status rather than a 200 with a body cut short.
+        let first = reader.chunk(0)?;
+        Ok((reader, st.hash, first))
     })
     .await?;
-    Ok(blob_response(reader, hash, &name, &headers))
+    Ok(blob_response(reader, hash, Some(first), &name, &headers))
 }
 
 /// Serve a blob as an HTTP response: content type from the name, ETag from the digest,
@@ -111,6 +115,7 @@ async fn get_file(
 pub(crate) fn blob_response(
     reader: BlobReader,
     hash: Option<BlockHash>,
+    first_chunk: Option<Vec<u8>>,
     name: &MimeiPath,
     req: &HeaderMap,
 ) -> Response {
@@ -150,7 +155,12 @@ pub(crate) fn blob_response(
         },
     };
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
-    (status, headers, stream_range(reader, start, end)).into_response()
+    (
+        status,
+        headers,
+        stream_range(reader, first_chunk, start, end),
+    )
+        .into_response()
 }
 
 /// `bytes=a-b`, `bytes=a-` or `bytes=-n` → half-open `[start, end)`; `None` if unsatisfiable.
@@ -174,14 +184,23 @@ fn parse_range(r: &str, size: u64) -> Option<(u64, u64)> {
     (start < end && start < size).then_some((start, end))
 }
 
-fn stream_range(reader: BlobReader, start: u64, end: u64) -> Body {
+fn stream_range(
+    reader: BlobReader,
+    mut first_chunk: Option<Vec<u8>>,
+    start: u64,
+    end: u64,
+) -> Body {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     tokio::task::spawn_blocking(move || {
         let chunk = crate::store::CHUNK_SIZE as u64;
         let mut pos = start;
         while pos < end {
             let idx = (pos / chunk) as usize;
-            let piece = match reader.chunk(idx) {
+            let data = match (idx, first_chunk.take()) {
+                (0, Some(d)) => Ok(d),
+                _ => reader.chunk(idx),
+            };
+            let piece = match data {
                 Ok(data) => {
                     let from = (pos - idx as u64 * chunk) as usize;
                     let to = ((end - idx as u64 * chunk).min(data.len() as u64)) as usize;
@@ -240,7 +259,9 @@ async fn put_file(
         total += frame.as_ref().map(|b| b.len() as u64).unwrap_or(0);
         if total > max {
             // Fail the writer so it stores nothing in cur, then say why.
-            let _ = tx.send(Err(std::io::Error::other("request body too large"))).await;
+            let _ = tx
+                .send(Err(std::io::Error::other("request body too large")))
+                .await;
             drop(tx);
             let _ = writer.await;
             return Err(ApiError::new(

@@ -10,7 +10,6 @@ use std::collections::HashSet;
 
 use crate::store::{BlobReader, BlobRef, BlockHash};
 
-
 /// What a verification found.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VerifyReport {
@@ -98,9 +97,20 @@ impl Mimeis {
         Ok(r)
     }
 
-    fn check_blob(&self, r: &mut VerifyReport, seen: &mut HashSet<BlockHash>, at: &str, b: BlobRef) {
+    fn check_blob(
+        &self,
+        r: &mut VerifyReport,
+        seen: &mut HashSet<BlockHash>,
+        at: &str,
+        b: BlobRef,
+    ) {
         let res = BlobReader::open(&self.store, b).and_then(|reader| {
-            for (i, hash) in b.blocks(&self.store)?.into_iter().skip(usize::from(b.is_chunked())).enumerate() {
+            for (i, hash) in b
+                .blocks(&self.store)?
+                .into_iter()
+                .skip(usize::from(b.is_chunked()))
+                .enumerate()
+            {
                 if seen.insert(hash) {
                     reader.chunk(i)?;
                 }

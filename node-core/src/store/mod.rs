@@ -143,11 +143,28 @@ impl Store {
     /// Open (or create) the store in `dir`.
     pub fn open(dir: &Path, config: &StoreConfig) -> Result<Store> {
         std::fs::create_dir_all(dir)?;
-        let db = sled::Config::new()
+        let sled_config = sled::Config::new()
             .path(dir)
             .cache_capacity(config.cache_bytes)
-            .mode(sled::Mode::HighThroughput)
-            .open()?;
+            .mode(sled::Mode::HighThroughput);
+        // sled's background threads release the file lock a moment after the last
+        // handle of a previous open in this process is dropped; wait for that briefly.
+        // A lock held by another process still fails, after ~2 s.
+        let mut tries = 0;
+        let db = loop {
+            match sled_config.open() {
+                Err(sled::Error::Io(e))
+                    if e.kind() == std::io::ErrorKind::Other
+                        && tries < 40
+                        && e.to_string().contains("lock") =>
+                {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                other => break other?,
+            }
+        };
+
         Ok(Store {
             inner: Arc::new(Inner {
                 db,

@@ -194,9 +194,15 @@ pub fn enc(s: &str) -> String {
     out
 }
 
-/// Percent-encode a `/`-separated path, keeping the slashes.
-pub fn enc_path(p: &str) -> String {
-    p.split('/').map(enc).collect::<Vec<_>>().join("/")
+/// Check a Mimei path the way the node will, and percent-encode it for a URL.
+///
+/// The check must happen here: URL libraries resolve `..` segments (even encoded
+/// ones) before a request is sent, so a bad path would reach some other route.
+pub fn enc_path(p: &str) -> Result<String> {
+    leither_core::mimei::MimeiPath::parse(p).map_err(|e| ApiFailure {
+        body: api::ApiError::from(e).body(),
+    })?;
+    Ok(p.split('/').map(enc).collect::<Vec<_>>().join("/"))
 }
 
 pub fn content_length(resp: &Response<Body>) -> Option<u64> {

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use leither_core::identity::{
-    Identity, IdentityError, IdentityOptions, KeyBackend, Passphrase, PassphrasePurpose, RecoveryPhrase,
+    Identity, IdentityError, IdentityOptions, KeyBackend, Passphrase, PassphrasePurpose,
+    RecoveryPhrase,
 };
 
 /// Where a passphrase for the key file comes from.
@@ -23,24 +24,34 @@ impl PassphraseSource {
             return Ok(Passphrase::from(p));
         }
         if let Some(f) = &self.file {
-            let text = std::fs::read_to_string(f)
-                .map_err(|e| IdentityError::PassphraseUnavailable(format!("reading {}: {e}", f.display())))?;
-            return Ok(Passphrase::from(text.trim_end_matches(['\n', '\r']).to_string()));
+            let text = std::fs::read_to_string(f).map_err(|e| {
+                IdentityError::PassphraseUnavailable(format!("reading {}: {e}", f.display()))
+            })?;
+            return Ok(Passphrase::from(
+                text.trim_end_matches(['\n', '\r']).to_string(),
+            ));
         }
         if !std::io::stdin().is_terminal() {
             return Err(IdentityError::PassphraseUnavailable(
                 "no OS keyring here; set LEITHER_PASSPHRASE or pass --passphrase-file".into(),
             ));
         }
-        let prompt = |p: &str| rpassword::prompt_password(p).map_err(|e| IdentityError::PassphraseUnavailable(e.to_string()));
+        let prompt = |p: &str| {
+            rpassword::prompt_password(p)
+                .map_err(|e| IdentityError::PassphraseUnavailable(e.to_string()))
+        };
         match purpose {
-            PassphrasePurpose::Unlock => Ok(Passphrase::from(prompt("Passphrase for the Leither key file: ")?)),
+            PassphrasePurpose::Unlock => Ok(Passphrase::from(prompt(
+                "Passphrase for the Leither key file: ",
+            )?)),
             PassphrasePurpose::New => {
                 eprintln!("No OS keyring is available: your keys go into an encrypted file.");
                 let a = prompt("Choose a passphrase for it: ")?;
                 let b = prompt("Repeat it: ")?;
                 if a != b {
-                    return Err(IdentityError::PassphraseUnavailable("the two passphrases differ".into()));
+                    return Err(IdentityError::PassphraseUnavailable(
+                        "the two passphrases differ".into(),
+                    ));
                 }
                 Ok(Passphrase::from(a))
             }
@@ -49,11 +60,20 @@ impl PassphraseSource {
 }
 
 /// Create a new identity (or recover one from its phrase) in `data_dir`.
-pub fn create(data_dir: &Path, backend: KeyBackend, recover: Option<RecoveryPhrase>, pass: &PassphraseSource) -> Result<(Identity, Option<RecoveryPhrase>)> {
-    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+pub fn create(
+    data_dir: &Path,
+    backend: KeyBackend,
+    recover: Option<RecoveryPhrase>,
+    pass: &PassphraseSource,
+) -> Result<(Identity, Option<RecoveryPhrase>)> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
     let options = IdentityOptions::new(backend);
     Ok(match recover {
-        Some(phrase) => (Identity::recover(data_dir, &phrase, &options, |p| pass.get(p))?, None),
+        Some(phrase) => (
+            Identity::recover(data_dir, &phrase, &options, |p| pass.get(p))?,
+            None,
+        ),
         None => {
             let (id, phrase) = Identity::create(data_dir, &options, |p| pass.get(p))?;
             (id, Some(phrase))
@@ -64,7 +84,9 @@ pub fn create(data_dir: &Path, backend: KeyBackend, recover: Option<RecoveryPhra
 /// Read a recovery phrase from a file or, interactively, from the terminal.
 pub fn read_phrase(file: Option<&Path>) -> Result<RecoveryPhrase> {
     let text = match file {
-        Some(f) => std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?,
+        Some(f) => {
+            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?
+        }
         None => {
             if !std::io::stdin().is_terminal() {
                 let mut s = String::new();

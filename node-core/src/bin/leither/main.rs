@@ -139,10 +139,20 @@ async fn run(cli: Cli, out: &Out) -> Result<()> {
             _ => Some("warn"),
         }),
     );
-    let pass = ident::PassphraseSource { file: cli.passphrase_file.clone() };
+    let pass = ident::PassphraseSource {
+        file: cli.passphrase_file.clone(),
+    };
     match cli.cmd {
-        Cmd::Init { keys, recover, phrase_file } => {
-            let phrase = if recover { Some(ident::read_phrase(phrase_file.as_deref())?) } else { None };
+        Cmd::Init {
+            keys,
+            recover,
+            phrase_file,
+        } => {
+            let phrase = if recover {
+                Some(ident::read_phrase(phrase_file.as_deref())?)
+            } else {
+                None
+            };
             init(&data_dir, keys, phrase, &pass, out)
         }
         Cmd::Identity(IdentityCmd::Show) => {
@@ -158,7 +168,9 @@ async fn run(cli: Cli, out: &Out) -> Result<()> {
             let id = ident::unlock(&data_dir, &pass)?;
             let phrase = id.recovery_phrase();
             let words = phrase.show();
-            out.value(&serde_json::json!({"phrase": words.as_str()}), || println!("{}", words.as_str()))
+            out.value(&serde_json::json!({"phrase": words.as_str()}), || {
+                println!("{}", words.as_str())
+            })
         }
         Cmd::Run { listen } => run_node(&data_dir, config, listen, &pass, out).await,
         Cmd::Status => {
@@ -230,9 +242,13 @@ fn init(
     out: &Out,
 ) -> Result<()> {
     if Identity::exists(data_dir) {
-        bail!("{} already holds an identity (`leither identity show`)", data_dir.display());
+        bail!(
+            "{} already holds an identity (`leither identity show`)",
+            data_dir.display()
+        );
     }
-    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
     if !data_dir.join(CONFIG_FILE).exists() {
         std::fs::write(data_dir.join(CONFIG_FILE), Config::default_file())?;
     }
@@ -249,7 +265,9 @@ fn init(
         match &words {
             Some(w) => {
                 println!();
-                println!("Your recovery phrase. Write it down and keep it safe: it is the only way to");
+                println!(
+                    "Your recovery phrase. Write it down and keep it safe: it is the only way to"
+                );
                 println!("restore this identity on a new device (`leither init --recover`).");
                 println!();
                 println!("    {}", w.as_str());

@@ -295,7 +295,7 @@ pub async fn run(c: &Client, out: &Out, cmd: MimeiCmd) -> Result<()> {
             let resp = c
                 .call(
                     Method::PUT,
-                    &format!("{}/files/{}", base(&id), enc_path(&path)),
+                    &format!("{}/files/{}", base(&id), enc_path(&path)?),
                     body,
                     Some("application/octet-stream"),
                     None,
@@ -320,7 +320,7 @@ pub async fn run(c: &Client, out: &Out, cmd: MimeiCmd) -> Result<()> {
             let url = format!(
                 "{}/files/{}?{}",
                 base(&target.id),
-                enc_path(&path),
+                enc_path(&path)?,
                 target.query()
             );
             let resp = c.call(Method::GET, &url, Body::empty(), None, None).await?;
@@ -377,7 +377,7 @@ pub async fn run(c: &Client, out: &Out, cmd: MimeiCmd) -> Result<()> {
             let v: serde_json::Value = c
                 .json(
                     Method::DELETE,
-                    &format!("{}/files/{}", base(&id), enc_path(&path)),
+                    &format!("{}/files/{}", base(&id), enc_path(&path)?),
                     None::<&()>,
                 )
                 .await?;
@@ -593,7 +593,7 @@ async fn run_db(c: &Client, out: &Out, cmd: DbCmd) -> Result<()> {
         DbCmd::Put { id, key, value } => {
             c.call(
                 Method::PUT,
-                &format!("{}/{}", base(&id), enc_path(&key)),
+                &format!("{}/{}", base(&id), enc(&key)),
                 Body::from(value),
                 Some("application/octet-stream"),
                 None,
@@ -605,7 +605,7 @@ async fn run_db(c: &Client, out: &Out, cmd: DbCmd) -> Result<()> {
             let resp = c
                 .call(
                     Method::GET,
-                    &format!("{}/{}?{}", base(&target.id), enc_path(&key), target.query()),
+                    &format!("{}/{}?{}", base(&target.id), enc(&key), target.query()),
                     Body::empty(),
                     None,
                     None,
@@ -622,7 +622,7 @@ async fn run_db(c: &Client, out: &Out, cmd: DbCmd) -> Result<()> {
             let v: serde_json::Value = c
                 .json(
                     Method::DELETE,
-                    &format!("{}/{}", base(&id), enc_path(&key)),
+                    &format!("{}/{}", base(&id), enc(&key)),
                     None::<&()>,
                 )
                 .await?;
