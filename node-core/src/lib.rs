@@ -19,4 +19,5 @@ pub mod fsutil;
 pub mod identity;
 pub mod mimei;
 pub mod node;
+pub mod social;
 pub mod store;

@@ -34,6 +34,8 @@ pub enum IdentityError {
     // --- keys and signatures ---
     #[error("{0} is not a valid ed25519 public key")]
     InvalidPublicKey(PublicKey),
+    #[error("sealed box: {0}")]
+    Sealed(String),
     #[error("signature does not verify")]
     BadSignature,
     #[error("the operating system's random number generator failed: {0}")]

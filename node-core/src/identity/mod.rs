@@ -37,6 +37,7 @@ mod keyfile;
 mod keys;
 mod keystore;
 mod phrase;
+mod seal;
 mod signed;
 
 pub use device::{DeviceCert, MAX_DEVICE_NAME_BYTES, default_device_name};
@@ -46,6 +47,7 @@ pub use keyfile::{KEY_FILE_NAME, KdfParams};
 pub use keys::{Keypair, verify};
 pub use keystore::{BackendKind, KEYRING_SERVICE, KeyBackend, Passphrase, PassphrasePurpose};
 pub use phrase::{PHRASE_WORDS, RecoveryPhrase, USER_KEY_CONTEXT};
+pub use seal::{ENCRYPTION_KEY_CONTEXT, EncryptionKey, EncryptionPublicKey, seal};
 pub use signed::{
     Domain, ENVELOPE_VERSION, MAX_ENVELOPE_BYTES, MAX_PAYLOAD_BYTES, MAX_TAG_BYTES, Signed,
     SignedRecord,
@@ -316,6 +318,11 @@ impl Identity {
 
     pub fn account_id(&self) -> AccountId {
         AccountId::of(&self.user_id)
+    }
+
+    /// The user's encryption key (private messages are sealed to its public half).
+    pub fn encryption_key(&self) -> EncryptionKey {
+        self.phrase.encryption_key()
     }
 
     /// The user key, to sign user records (friendship, credit letters, transfers).

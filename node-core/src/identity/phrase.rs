@@ -117,6 +117,11 @@ impl RecoveryPhrase {
         Keypair::from_secret(&secret)
     }
 
+    /// The user's X25519 encryption key.
+    pub fn encryption_key(&self) -> super::seal::EncryptionKey {
+        super::seal::EncryptionKey::from_entropy(&self.entropy)
+    }
+
     /// The user this phrase belongs to.
     pub fn user_id(&self) -> UserId {
         UserId::from_public_key(self.user_keypair().public_key())

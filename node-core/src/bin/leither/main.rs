@@ -351,7 +351,6 @@ async fn run_node(
 }
 
 async fn shutdown_signal() {
-
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
