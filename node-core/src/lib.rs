@@ -19,5 +19,6 @@ pub mod fsutil;
 pub mod identity;
 pub mod mimei;
 pub mod node;
+pub mod org;
 pub mod social;
 pub mod store;

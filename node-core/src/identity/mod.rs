@@ -320,6 +320,11 @@ impl Identity {
         AccountId::of(&self.user_id)
     }
 
+    /// The key of an organization this user created with `nonce` (O1).
+    pub fn org_keypair(&self, nonce: &[u8; 16]) -> Keypair {
+        self.phrase.org_keypair(nonce)
+    }
+
     /// The user's encryption key (private messages are sealed to its public half).
     pub fn encryption_key(&self) -> EncryptionKey {
         self.phrase.encryption_key()

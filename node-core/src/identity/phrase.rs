@@ -28,6 +28,11 @@ use super::keys::{Keypair, random_32};
 pub const USER_KEY_CONTEXT: &str =
     "Leither 2026-11-24 user ed25519 signing key from recovery phrase entropy v1";
 
+/// The blake3 `derive_key` context for organization keys (with the org's nonce).
+/// Fixed forever.
+pub const ORG_KEY_CONTEXT: &str =
+    "Leither 2026-11-24 organization ed25519 key from creator entropy and nonce v1";
+
 /// Number of words in a recovery phrase (256 bits of entropy + 8 checksum bits).
 pub const PHRASE_WORDS: usize = 24;
 
@@ -114,6 +119,16 @@ impl RecoveryPhrase {
     /// The user's signing key.
     pub fn user_keypair(&self) -> Keypair {
         let secret = Zeroizing::new(blake3::derive_key(USER_KEY_CONTEXT, self.entropy.as_ref()));
+        Keypair::from_secret(&secret)
+    }
+
+    /// The key of an organization this user created (O1), re-derivable from the phrase
+    /// and the org's public `nonce`, so the creator's recovery restores it too.
+    pub fn org_keypair(&self, nonce: &[u8; 16]) -> Keypair {
+        let mut h = blake3::Hasher::new_derive_key(ORG_KEY_CONTEXT);
+        h.update(self.entropy.as_ref());
+        h.update(nonce);
+        let secret = Zeroizing::new(*h.finalize().as_bytes());
         Keypair::from_secret(&secret)
     }
 

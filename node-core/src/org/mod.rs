@@ -1,0 +1,744 @@
+//! Organizations (SPEC O1–O4): create, apply, approve, roles, published apps, group chat.
+//!
+//! An org is a key pair; its public key is the [`OrgId`]. The creator holds the org key
+//! (re-derivable from the creator's recovery phrase and the org's nonce) and signs the
+//! [`Charter`] naming the admins; admins sign the membership list and the public info;
+//! members sign chat messages. [`wire`] has the records and the rules.
+//!
+//! [`Orgs`] is sans-IO like the social layer: it validates and stores what it receives
+//! and returns [`OrgEffect`]s — records to publish, messages to send to a user or to
+//! broadcast to the org — which the network carries (DHT for public records, gossip
+//! for chat, direct sends for applications).
+//!
+//! Each user keeps the orgs they belong to in a private Mimei of theirs
+//! (`app_type = "leither/orgs"`); its database holds, per org (`org/<id>/…`): the
+//! current `charter`, `info` and `members` (signed bytes), the creator's `nonce`,
+//! pending `join/<user>` applications (admins) and the chat history
+//! `chat/<time>/<id>` — so every member's node keeps the history (O3).
+
+pub mod wire;
+
+pub use wire::{
+    Charter, ChatMessage, JoinRequest, Member, Members, OrgId, OrgInfo, OrgRole, RuleError,
+};
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::identity::{Identity, IdentityError, Signed, UserId};
+use crate::mimei::{DbRange, MimeiError, MimeiId, Mimeis, NewMimei, VersionRef};
+use crate::social::MessageId;
+
+/// What went wrong with an org operation.
+#[derive(Debug, thiserror::Error)]
+pub enum OrgError {
+    #[error("unknown organization {0}")]
+    Unknown(OrgId),
+    #[error("only admins of {0} may do that")]
+    NotAdmin(OrgId),
+    #[error("only members of {0} may do that")]
+    NotMember(OrgId),
+    #[error("only the creator of {0} holds its key")]
+    NotCreator(OrgId),
+    #[error("no application from {0}")]
+    NoApplication(UserId),
+    #[error("refused: {0}")]
+    Rejected(#[from] RuleError),
+    #[error("invalid: {0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    #[error(transparent)]
+    Mimei(#[from] MimeiError),
+}
+
+pub type Result<T, E = OrgError> = std::result::Result<T, E>;
+
+/// What travels between members' nodes.
+#[derive(Serialize, Deserialize)]
+pub enum OrgMessage {
+    Charter(Signed<Charter>),
+    Info(Signed<OrgInfo>),
+    Members(Signed<Members>),
+    Join(Signed<JoinRequest>),
+    Chat(Signed<ChatMessage>),
+    /// "Send me the chat history after this time" (a member catching up).
+    HistoryRequest {
+        org: OrgId,
+        after: u64,
+    },
+    History {
+        org: OrgId,
+        messages: Vec<Signed<ChatMessage>>,
+    },
+}
+
+impl OrgMessage {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).unwrap_or_default()
+    }
+
+    /// Decode with a size limit (history replies may carry many messages).
+    pub fn from_bytes(bytes: &[u8]) -> Result<OrgMessage> {
+        if bytes.len() > 4 * 1024 * 1024 {
+            return Err(OrgError::Invalid("org message too large".into()));
+        }
+        postcard::from_bytes(bytes)
+            .map_err(|e| OrgError::Invalid(format!("malformed org message: {e}")))
+    }
+
+    /// The org it concerns (unverified).
+    pub fn org(&self) -> Option<OrgId> {
+        fn peek(b: &[u8]) -> Option<OrgId> {
+            postcard::take_from_bytes::<OrgId>(b).ok().map(|(o, _)| o)
+        }
+        match self {
+            OrgMessage::Charter(s) => peek(s.payload_bytes()),
+            OrgMessage::Info(s) => peek(s.payload_bytes()),
+            OrgMessage::Members(s) => peek(s.payload_bytes()),
+            OrgMessage::Join(s) => peek(s.payload_bytes()),
+            OrgMessage::Chat(s) => peek(s.payload_bytes()),
+            OrgMessage::HistoryRequest { org, .. } | OrgMessage::History { org, .. } => Some(*org),
+        }
+    }
+}
+
+/// Something for the network (or the stream) to do.
+pub enum OrgEffect {
+    /// Send to every member's node (gossip on the org's topic) and keep public.
+    Broadcast(OrgId, OrgMessage),
+    /// Send to one user's nodes.
+    SendTo(UserId, OrgMessage),
+    /// Put in the user's stream.
+    Notify {
+        org: OrgId,
+        from: Option<UserId>,
+        text: String,
+    },
+}
+
+/// An application waiting for an admin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Application {
+    pub user: UserId,
+    pub name: String,
+    pub note: String,
+    pub time: u64,
+}
+
+/// One chat message as shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ChatView {
+    pub id: MessageId,
+    pub author: UserId,
+    pub time: u64,
+    pub text: String,
+}
+
+/// An org as this user sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OrgView {
+    pub org: OrgId,
+    pub name: String,
+    pub about: String,
+    pub apps: Vec<MimeiId>,
+    pub creator: UserId,
+    pub admins: Vec<UserId>,
+    pub members: Vec<Member>,
+    /// This user's role; `None` while an application is pending.
+    pub my_role: Option<OrgRole>,
+    /// Applications waiting (shown to admins).
+    pub applications: Vec<Application>,
+}
+
+/// `app_type` of the Mimei where a user keeps their orgs.
+pub const ORGS_APP_TYPE: &str = "leither/orgs";
+
+/// The orgs of one user on one node. Cheap to clone.
+#[derive(Clone)]
+pub struct Orgs {
+    mimeis: Mimeis,
+    keys: Arc<Identity>,
+    me: UserId,
+    db: MimeiId,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn random<const N: usize>() -> Result<[u8; N]> {
+    let mut b = [0u8; N];
+    getrandom::fill(&mut b)
+        .map_err(|e| OrgError::Identity(IdentityError::Randomness(e.to_string())))?;
+    Ok(b)
+}
+
+fn signed_from<T: crate::identity::SignedRecord>(bytes: &[u8]) -> Result<Signed<T>> {
+    Signed::from_bytes(bytes)
+        .map_err(|e| OrgError::Mimei(MimeiError::Corrupt(format!("stored org record: {e}"))))
+}
+
+type Ops = Vec<(String, Option<Vec<u8>>)>;
+
+impl Orgs {
+    /// The orgs of `keys`' user, creating their Mimei on first use.
+    pub fn open(mimeis: Mimeis, keys: Arc<Identity>) -> Result<Orgs> {
+        let me = keys.user_id();
+        let db = MimeiId::derive(&me, ORGS_APP_TYPE, "", "orgs");
+        let new = NewMimei {
+            app_type: ORGS_APP_TYPE.into(),
+            ext: String::new(),
+            mark: "orgs".into(),
+            rights: None,
+        };
+        match mimeis.create(&me, &new) {
+            Ok(_) | Err(MimeiError::AlreadyExists(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        Ok(Orgs {
+            mimeis,
+            keys,
+            me,
+            db,
+        })
+    }
+
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .mimeis
+            .db_get(&self.me, &self.db, VersionRef::Cur, key)?)
+    }
+
+    fn scan(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        let range = DbRange {
+            prefix: Some(prefix.to_string()),
+            ..Default::default()
+        };
+        Ok(self
+            .mimeis
+            .db_scan(&self.me, &self.db, VersionRef::Cur, &range)?
+            .into_iter()
+            .map(|e| (e.key, e.value))
+            .collect())
+    }
+
+    fn write(&self, ops: Ops) -> Result<()> {
+        Ok(self.mimeis.db_write(&self.me, &self.db, &ops)?)
+    }
+
+    fn charter(&self, org: &OrgId) -> Result<Option<(Signed<Charter>, Charter)>> {
+        let Some(b) = self.get(&format!("org/{org}/charter"))? else {
+            return Ok(None);
+        };
+        let s: Signed<Charter> = signed_from(&b)?;
+        let c = s.verify()?;
+        Ok(Some((s, c)))
+    }
+
+    fn members(&self, org: &OrgId) -> Result<Option<(Signed<Members>, Members)>> {
+        let Some(b) = self.get(&format!("org/{org}/members"))? else {
+            return Ok(None);
+        };
+        let s: Signed<Members> = signed_from(&b)?;
+        let m = s.verify()?;
+        Ok(Some((s, m)))
+    }
+
+    fn info(&self, org: &OrgId) -> Result<Option<(Signed<OrgInfo>, OrgInfo)>> {
+        let Some(b) = self.get(&format!("org/{org}/info"))? else {
+            return Ok(None);
+        };
+        let s: Signed<OrgInfo> = signed_from(&b)?;
+        let i = s.verify()?;
+        Ok(Some((s, i)))
+    }
+
+    fn my_role(&self, org: &OrgId) -> Result<Option<OrgRole>> {
+        Ok(self.members(org)?.and_then(|(_, m)| m.role_of(&self.me)))
+    }
+
+    fn require_admin(&self, org: &OrgId) -> Result<Charter> {
+        let (_, c) = self.charter(org)?.ok_or(OrgError::Unknown(*org))?;
+        if !c.admins.contains(&self.me) {
+            return Err(OrgError::NotAdmin(*org));
+        }
+        Ok(c)
+    }
+
+    /// Create an org with this user as creator and admin (O1).
+    pub fn create(&self, name: &str, about: &str) -> Result<(OrgId, Vec<OrgEffect>)> {
+        let nonce: [u8; 16] = random()?;
+        let key = self.keys.org_keypair(&nonce);
+        let org = OrgId::from_bytes(*key.public_key().as_bytes());
+        let time = now_ms();
+        let charter = Charter {
+            org,
+            name: name.to_string(),
+            creator: self.me,
+            admins: vec![self.me],
+            seq: 1,
+            time,
+        };
+        let charter = Signed::sign(&key, &charter)?;
+        wire::check_charter(&org, &charter, None)?;
+        let me = Member {
+            user: self.me,
+            role: OrgRole::Admin,
+            name: String::new(),
+        };
+        let members = Signed::sign(
+            self.keys.user_keypair(),
+            &Members {
+                org,
+                members: vec![me],
+                seq: 1,
+                time,
+            },
+        )?;
+        let info = Signed::sign(
+            self.keys.user_keypair(),
+            &OrgInfo {
+                org,
+                about: about.to_string(),
+                apps: Vec::new(),
+                seq: 1,
+                time,
+            },
+        )?;
+        wire::check_info(&info, &charter.verify()?, None)?;
+        self.write(vec![
+            (format!("org/{org}/nonce"), Some(nonce.to_vec())),
+            (format!("org/{org}/charter"), Some(charter.to_bytes())),
+            (format!("org/{org}/members"), Some(members.to_bytes())),
+            (format!("org/{org}/info"), Some(info.to_bytes())),
+        ])?;
+        Ok((
+            org,
+            vec![
+                OrgEffect::Broadcast(org, OrgMessage::Charter(charter)),
+                OrgEffect::Broadcast(org, OrgMessage::Info(info)),
+                OrgEffect::Broadcast(org, OrgMessage::Members(members)),
+            ],
+        ))
+    }
+
+    /// Every org this user belongs to or applied to.
+    pub fn list(&self) -> Result<Vec<OrgView>> {
+        let mut out = Vec::new();
+        for (k, _) in self.scan("org/")? {
+            if let Some(id) = k
+                .strip_suffix("/charter")
+                .and_then(|r| r.strip_prefix("org/"))
+            {
+                let org: OrgId = id
+                    .parse()
+                    .map_err(|_| OrgError::Mimei(MimeiError::Corrupt(format!("org key {k}"))))?;
+                out.push(self.view(&org)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One org as this user sees it.
+    pub fn view(&self, org: &OrgId) -> Result<OrgView> {
+        let (_, c) = self.charter(org)?.ok_or(OrgError::Unknown(*org))?;
+        let members = self.members(org)?.map(|(_, m)| m);
+        let info = self.info(org)?.map(|(_, i)| i);
+        let applications = if c.admins.contains(&self.me) {
+            self.scan(&format!("org/{org}/join/"))?
+                .iter()
+                .map(|(_, v)| {
+                    let j = signed_from::<JoinRequest>(v)?.verify()?;
+                    Ok(Application {
+                        user: j.user,
+                        name: j.name,
+                        note: j.note,
+                        time: j.time,
+                    })
+                })
+                .collect::<Result<_>>()?
+        } else {
+            Vec::new()
+        };
+        Ok(OrgView {
+            org: *org,
+            name: c.name,
+            about: info.as_ref().map(|i| i.about.clone()).unwrap_or_default(),
+            apps: info.map(|i| i.apps).unwrap_or_default(),
+            creator: c.creator,
+            admins: c.admins,
+            my_role: members.as_ref().and_then(|m| m.role_of(&self.me)),
+            members: members.map(|m| m.members).unwrap_or_default(),
+            applications,
+        })
+    }
+
+    /// Apply to join `org`, whose charter was found on the network. The application
+    /// goes to any member, who forwards it to the admins (O2).
+    pub fn apply(
+        &self,
+        charter: Signed<Charter>,
+        name: &str,
+        note: &str,
+    ) -> Result<(OrgId, Signed<JoinRequest>)> {
+        let org = OrgId::from_bytes(*charter.signer().as_bytes());
+        let have = self.charter(&org)?.map(|(_, c)| c);
+        match wire::check_charter(&org, &charter, have.as_ref()) {
+            Ok(_) => self.write(vec![(
+                format!("org/{org}/charter"),
+                Some(charter.to_bytes()),
+            )])?,
+            Err(RuleError::Stale { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let join = JoinRequest {
+            org,
+            user: self.me,
+            name: name.to_string(),
+            note: note.to_string(),
+            time: now_ms(),
+        };
+        let signed = Signed::sign(self.keys.user_keypair(), &join)?;
+        wire::check_join(&org, &signed)?;
+        Ok((org, signed))
+    }
+
+    /// Approve an application (or change a member's role) — admins only.
+    pub fn set_member(
+        &self,
+        org: &OrgId,
+        user: &UserId,
+        role: Option<OrgRole>,
+    ) -> Result<Vec<OrgEffect>> {
+        let c = self.require_admin(org)?;
+        let (_, mut m) = self.members(org)?.ok_or(OrgError::Unknown(*org))?;
+        let app = self
+            .get(&format!("org/{org}/join/{user}"))?
+            .map(|b| signed_from::<JoinRequest>(&b))
+            .transpose()?;
+        let name = app
+            .as_ref()
+            .and_then(|a| a.verify().ok())
+            .map(|j| j.name)
+            .unwrap_or_default();
+        m.members.retain(|x| x.user != *user);
+        if let Some(role) = role {
+            m.members.push(Member {
+                user: *user,
+                role,
+                name,
+            });
+        }
+        m.seq += 1;
+        m.time = now_ms();
+        let signed = Signed::sign(self.keys.user_keypair(), &m)?;
+        wire::check_members(&signed, &c, None)?;
+        self.write(vec![
+            (format!("org/{org}/members"), Some(signed.to_bytes())),
+            (format!("org/{org}/join/{user}"), None),
+        ])?;
+        let mut effects = vec![OrgEffect::Broadcast(
+            *org,
+            OrgMessage::Members(Signed::from_bytes(&signed.to_bytes())?),
+        )];
+        if role.is_some() && app.is_some() {
+            // The new member gets the records it needs to take part.
+            let (charter, _) = self.charter(org)?.ok_or(OrgError::Unknown(*org))?;
+            effects.push(OrgEffect::SendTo(*user, OrgMessage::Charter(charter)));
+            if let Some((info, _)) = self.info(org)? {
+                effects.push(OrgEffect::SendTo(*user, OrgMessage::Info(info)));
+            }
+            effects.push(OrgEffect::SendTo(*user, OrgMessage::Members(signed)));
+        }
+        Ok(effects)
+    }
+
+    /// Turn an application down — admins only.
+    pub fn reject(&self, org: &OrgId, user: &UserId) -> Result<()> {
+        self.require_admin(org)?;
+        if self.get(&format!("org/{org}/join/{user}"))?.is_none() {
+            return Err(OrgError::NoApplication(*user));
+        }
+        self.write(vec![(format!("org/{org}/join/{user}"), None)])
+    }
+
+    /// Change the description or the published apps (O4) — admins only.
+    pub fn set_info(
+        &self,
+        org: &OrgId,
+        about: Option<&str>,
+        apps: Option<Vec<MimeiId>>,
+    ) -> Result<Vec<OrgEffect>> {
+        let c = self.require_admin(org)?;
+        let mut i = self.info(org)?.map(|(_, i)| i).unwrap_or(OrgInfo {
+            org: *org,
+            about: String::new(),
+            apps: Vec::new(),
+            seq: 0,
+            time: 0,
+        });
+        if let Some(a) = about {
+            i.about = a.to_string();
+        }
+        if let Some(apps) = apps {
+            i.apps = apps;
+        }
+        i.seq += 1;
+        i.time = now_ms();
+        let signed = Signed::sign(self.keys.user_keypair(), &i)?;
+        wire::check_info(&signed, &c, None)?;
+        self.write(vec![(format!("org/{org}/info"), Some(signed.to_bytes()))])?;
+        Ok(vec![OrgEffect::Broadcast(*org, OrgMessage::Info(signed))])
+    }
+
+    /// Make `admins` the org's admins — the creator only (it holds the org key).
+    pub fn set_admins(&self, org: &OrgId, admins: Vec<UserId>) -> Result<Vec<OrgEffect>> {
+        let Some(nonce) = self.get(&format!("org/{org}/nonce"))? else {
+            return Err(OrgError::NotCreator(*org));
+        };
+        let nonce: [u8; 16] = nonce
+            .try_into()
+            .map_err(|_| OrgError::Mimei(MimeiError::Corrupt("org nonce".into())))?;
+        let key = self.keys.org_keypair(&nonce);
+        let (_, mut c) = self.charter(org)?.ok_or(OrgError::Unknown(*org))?;
+        if admins.is_empty() {
+            return Err(OrgError::Invalid("an org needs an admin".into()));
+        }
+        c.admins = admins;
+        c.seq += 1;
+        c.time = now_ms();
+        let signed = Signed::sign(&key, &c)?;
+        self.write(vec![(
+            format!("org/{org}/charter"),
+            Some(signed.to_bytes()),
+        )])?;
+        Ok(vec![OrgEffect::Broadcast(
+            *org,
+            OrgMessage::Charter(signed),
+        )])
+    }
+
+    /// Post to the org's chat (O3) — members only.
+    pub fn chat(&self, org: &OrgId, text: &str) -> Result<(ChatView, Vec<OrgEffect>)> {
+        let (_, m) = self.members(org)?.ok_or(OrgError::Unknown(*org))?;
+        let msg = ChatMessage {
+            org: *org,
+            author: self.me,
+            id: MessageId::from_bytes(random()?),
+            time: now_ms(),
+            text: text.to_string(),
+        };
+        let signed = Signed::sign(self.keys.user_keypair(), &msg)?;
+        let c = wire::check_chat(&signed, &m).map_err(|e| match e {
+            RuleError::NotAllowed(_) => OrgError::NotMember(*org),
+            other => other.into(),
+        })?;
+        self.store_chat(&signed, &c)?;
+        Ok((
+            ChatView {
+                id: c.id,
+                author: c.author,
+                time: c.time,
+                text: c.text,
+            },
+            vec![OrgEffect::Broadcast(*org, OrgMessage::Chat(signed))],
+        ))
+    }
+
+    fn store_chat(&self, s: &Signed<ChatMessage>, c: &ChatMessage) -> Result<bool> {
+        let key = format!("org/{}/chat/{:013}/{}", c.org, c.time, c.id);
+        if self.get(&key)?.is_some() {
+            return Ok(false);
+        }
+        self.write(vec![(key, Some(s.to_bytes()))])?;
+        Ok(true)
+    }
+
+    /// Chat history, oldest first: the newest `limit` messages after `after` (ms).
+    pub fn history(&self, org: &OrgId, after: u64, limit: usize) -> Result<Vec<ChatView>> {
+        Ok(self
+            .history_signed(org, after)?
+            .into_iter()
+            .rev()
+            .take(limit)
+            .rev()
+            .filter_map(|s| s.verify().ok())
+            .map(|c| ChatView {
+                id: c.id,
+                author: c.author,
+                time: c.time,
+                text: c.text,
+            })
+            .collect())
+    }
+
+    fn history_signed(&self, org: &OrgId, after: u64) -> Result<Vec<Signed<ChatMessage>>> {
+        let prefix = format!("org/{org}/chat/");
+        let range = DbRange {
+            prefix: Some(prefix.clone()),
+            start: Some(format!("{prefix}{:013}", after.saturating_add(1))),
+            ..Default::default()
+        };
+        self.mimeis
+            .db_scan(&self.me, &self.db, VersionRef::Cur, &range)?
+            .iter()
+            .map(|e| signed_from(&e.value))
+            .collect()
+    }
+
+    /// A request to send to members when this node comes back, to catch up (O3).
+    pub fn catch_up_request(&self, org: &OrgId) -> Result<OrgMessage> {
+        let last = self
+            .scan(&format!("org/{org}/chat/"))?
+            .last()
+            .and_then(|(k, _)| k.split('/').nth(3).and_then(|t| t.parse().ok()))
+            .unwrap_or(0);
+        Ok(OrgMessage::HistoryRequest {
+            org: *org,
+            after: last,
+        })
+    }
+
+    /// Handle a message from the network; `from` is the sending user, when known.
+    /// A record that is not newer than the one held (peers re-send the current ones)
+    /// changes nothing and is not an error.
+    pub fn receive(&self, msg: OrgMessage, from: Option<UserId>) -> Result<Vec<OrgEffect>> {
+        match self.receive_inner(msg, from) {
+            Err(OrgError::Rejected(RuleError::Stale { .. })) => Ok(Vec::new()),
+            other => other,
+        }
+    }
+
+    fn receive_inner(&self, msg: OrgMessage, from: Option<UserId>) -> Result<Vec<OrgEffect>> {
+        let org = msg
+            .org()
+            .ok_or_else(|| OrgError::Invalid("no org".into()))?;
+        match msg {
+            OrgMessage::Charter(s) => {
+                let have = self.charter(&org)?.map(|(_, c)| c);
+                // Only orgs this user is in (or applied to) are kept.
+                if have.is_none() {
+                    return Ok(Vec::new());
+                }
+                wire::check_charter(&org, &s, have.as_ref())?;
+                self.write(vec![(format!("org/{org}/charter"), Some(s.to_bytes()))])?;
+                Ok(Vec::new())
+            }
+            OrgMessage::Info(s) => {
+                let Some((_, c)) = self.charter(&org)? else {
+                    return Ok(Vec::new());
+                };
+                let have = self.info(&org)?.map(|(_, i)| i);
+                wire::check_info(&s, &c, have.as_ref())?;
+                self.write(vec![(format!("org/{org}/info"), Some(s.to_bytes()))])?;
+                Ok(Vec::new())
+            }
+            OrgMessage::Members(s) => {
+                let Some((_, c)) = self.charter(&org)? else {
+                    return Ok(Vec::new());
+                };
+                let have = self.members(&org)?.map(|(_, m)| m);
+                let before = have.as_ref().and_then(|m| m.role_of(&self.me));
+                let m = wire::check_members(&s, &c, have.as_ref())?;
+                self.write(vec![(format!("org/{org}/members"), Some(s.to_bytes()))])?;
+                let mut effects = Vec::new();
+                if before.is_none() && m.role_of(&self.me).is_some() {
+                    effects.push(OrgEffect::Notify {
+                        org,
+                        from,
+                        text: format!("You joined {}", c.name),
+                    });
+                    // Catch up on the history the members keep.
+                    effects.push(OrgEffect::Broadcast(org, self.catch_up_request(&org)?));
+                }
+                Ok(effects)
+            }
+            OrgMessage::Join(s) => {
+                let j = wire::check_join(&org, &s)?;
+                let Some((_, c)) = self.charter(&org)? else {
+                    return Ok(Vec::new());
+                };
+                if c.admins.contains(&self.me) {
+                    if self.my_role(&org)?.is_some()
+                        && self
+                            .members(&org)?
+                            .is_some_and(|(_, m)| m.role_of(&j.user).is_some())
+                    {
+                        return Ok(Vec::new());
+                    }
+                    self.write(vec![(
+                        format!("org/{org}/join/{}", j.user),
+                        Some(s.to_bytes()),
+                    )])?;
+                    return Ok(vec![OrgEffect::Notify {
+                        org,
+                        from: Some(j.user),
+                        text: format!("{} applied to join {}: {}", j.name, c.name, j.note),
+                    }]);
+                }
+                if self.my_role(&org)?.is_some() {
+                    // A member passes it on to the admins.
+                    let bytes = s.to_bytes();
+                    return c
+                        .admins
+                        .iter()
+                        .map(|a| {
+                            Ok(OrgEffect::SendTo(
+                                *a,
+                                OrgMessage::Join(Signed::from_bytes(&bytes)?),
+                            ))
+                        })
+                        .collect();
+                }
+                Ok(Vec::new())
+            }
+            OrgMessage::Chat(s) => {
+                let Some((_, m)) = self.members(&org)? else {
+                    return Ok(Vec::new());
+                };
+                let c = wire::check_chat(&s, &m)?;
+                self.store_chat(&s, &c)?;
+                Ok(Vec::new())
+            }
+            OrgMessage::HistoryRequest { after, .. } => {
+                let Some(from) = from else {
+                    return Ok(Vec::new());
+                };
+                let Some((_, m)) = self.members(&org)? else {
+                    return Ok(Vec::new());
+                };
+                // History is the members' business: guests and outsiders get nothing.
+                if !matches!(m.role_of(&from), Some(OrgRole::Member | OrgRole::Admin))
+                    || from == self.me
+                {
+                    return Ok(Vec::new());
+                }
+                let messages = self.history_signed(&org, after)?;
+                Ok(vec![OrgEffect::SendTo(
+                    from,
+                    OrgMessage::History { org, messages },
+                )])
+            }
+            OrgMessage::History { messages, .. } => {
+                let Some((_, m)) = self.members(&org)? else {
+                    return Ok(Vec::new());
+                };
+                for s in messages {
+                    // Each message stands on its own signature; bad ones are skipped.
+                    if let Ok(c) = wire::check_chat(&s, &m) {
+                        self.store_chat(&s, &c)?;
+                    }
+                }
+                Ok(Vec::new())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
