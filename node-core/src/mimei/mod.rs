@@ -34,6 +34,7 @@ mod db;
 mod diff;
 mod fs;
 mod info;
+mod owned;
 mod path;
 mod refs;
 mod transfer;
@@ -47,6 +48,7 @@ pub use fs::{DirEntry, EntryKind, FileStat};
 pub use info::{
     MAX_FIELD_LEN, MimeiId, MimeiInfo, MimeiRef, NewMimei, Origin, Perm, Perms, Rights, Role,
 };
+pub use owned::{DbOps, OwnedDb};
 pub use path::MimeiPath;
 pub use transfer::{ExportStats, ImportStats, Progress};
 pub use verify::VerifyReport;

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::identity::{Identity, IdentityError, Signed, UserId};
-use crate::mimei::{DbRange, MimeiError, MimeiId, Mimeis, NewMimei, VersionRef};
+use crate::mimei::{DbRange, MimeiError, MimeiId, Mimeis, OwnedDb};
 use crate::social::MessageId;
 
 /// What went wrong with an org operation.
@@ -158,10 +158,9 @@ pub const ORGS_APP_TYPE: &str = "leither/orgs";
 /// The orgs of one user on one node. Cheap to clone.
 #[derive(Clone)]
 pub struct Orgs {
-    mimeis: Mimeis,
     keys: Arc<Identity>,
     me: UserId,
-    db: MimeiId,
+    db: OwnedDb,
 }
 
 fn now_ms() -> u64 {
@@ -183,52 +182,26 @@ fn signed_from<T: crate::identity::SignedRecord>(bytes: &[u8]) -> Result<Signed<
         .map_err(|e| OrgError::Mimei(MimeiError::Corrupt(format!("stored org record: {e}"))))
 }
 
-type Ops = Vec<(String, Option<Vec<u8>>)>;
+type Ops = crate::mimei::DbOps;
 
 impl Orgs {
     /// The orgs of `keys`' user, creating their Mimei on first use.
     pub fn open(mimeis: Mimeis, keys: Arc<Identity>) -> Result<Orgs> {
         let me = keys.user_id();
-        let db = MimeiId::derive(&me, ORGS_APP_TYPE, "", "orgs");
-        let new = NewMimei {
-            app_type: ORGS_APP_TYPE.into(),
-            ext: String::new(),
-            mark: "orgs".into(),
-            rights: None,
-        };
-        match mimeis.create(&me, &new) {
-            Ok(_) | Err(MimeiError::AlreadyExists(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
-        Ok(Orgs {
-            mimeis,
-            keys,
-            me,
-            db,
-        })
+        let db = OwnedDb::open(&mimeis, &me, ORGS_APP_TYPE, "orgs", None)?;
+        Ok(Orgs { keys, me, db })
     }
 
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .mimeis
-            .db_get(&self.me, &self.db, VersionRef::Cur, key)?)
+        Ok(self.db.get(key)?)
     }
 
     fn scan(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
-        let range = DbRange {
-            prefix: Some(prefix.to_string()),
-            ..Default::default()
-        };
-        Ok(self
-            .mimeis
-            .db_scan(&self.me, &self.db, VersionRef::Cur, &range)?
-            .into_iter()
-            .map(|e| (e.key, e.value))
-            .collect())
+        Ok(self.db.scan(prefix, None)?)
     }
 
     fn write(&self, ops: Ops) -> Result<()> {
-        Ok(self.mimeis.db_write(&self.me, &self.db, &ops)?)
+        Ok(self.db.write(&ops)?)
     }
 
     fn charter(&self, org: &OrgId) -> Result<Option<(Signed<Charter>, Charter)>> {
@@ -584,10 +557,10 @@ impl Orgs {
             start: Some(format!("{prefix}{:013}", after.saturating_add(1))),
             ..Default::default()
         };
-        self.mimeis
-            .db_scan(&self.me, &self.db, VersionRef::Cur, &range)?
+        self.db
+            .scan_range(&range)?
             .iter()
-            .map(|e| signed_from(&e.value))
+            .map(|(_, v)| signed_from(v))
             .collect()
     }
 

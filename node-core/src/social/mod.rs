@@ -44,7 +44,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 use crate::identity::{EncryptionPublicKey, Identity, IdentityError, Signed, UserId};
-use crate::mimei::{DbRange, MimeiError, MimeiId, Mimeis, NewMimei, VersionRef};
+use crate::mimei::{DbRange, MimeiError, MimeiId, Mimeis, OwnedDb};
 
 /// What went wrong in the social layer.
 #[derive(Debug, thiserror::Error)]
@@ -186,10 +186,9 @@ pub struct Outgoing {
 /// The social layer of one user on one node. Cheap to clone.
 #[derive(Clone)]
 pub struct Social {
-    mimeis: Mimeis,
     keys: Arc<Identity>,
     me: UserId,
-    db: MimeiId,
+    db: OwnedDb,
     events: broadcast::Sender<SocialEvent>,
 }
 
@@ -228,25 +227,13 @@ fn check_text(text: &str, max: usize, what: &str) -> Result<()> {
 /// `app_type` of the user's social Mimei.
 pub const SOCIAL_APP_TYPE: &str = "leither/social";
 
-type Ops = Vec<(String, Option<Vec<u8>>)>;
+type Ops = crate::mimei::DbOps;
 
 impl Social {
     /// The social layer of `keys`' user, creating its Mimei on first use.
     pub fn open(mimeis: Mimeis, keys: Arc<Identity>) -> Result<Social> {
         let me = keys.user_id();
-        let db = MimeiId::derive(&me, SOCIAL_APP_TYPE, "", "social");
-        if mimeis.info(&db).is_err() {
-            let new = NewMimei {
-                app_type: SOCIAL_APP_TYPE.into(),
-                ext: String::new(),
-                mark: "social".into(),
-                rights: None,
-            };
-            match mimeis.create(&me, &new) {
-                Ok(_) | Err(MimeiError::AlreadyExists(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
+        let db = OwnedDb::open(&mimeis, &me, SOCIAL_APP_TYPE, "social", None)?;
         profile::ensure(&mimeis, &me)?;
         // This device is listed in the profile, vouched for by the user key (N3).
         let mut p = profile::read(&mimeis, &me)?;
@@ -257,7 +244,6 @@ impl Social {
         }
         let (events, _) = broadcast::channel(256);
         Ok(Social {
-            mimeis,
             keys,
             me,
             db,
@@ -267,7 +253,7 @@ impl Social {
 
     /// This user's profile.
     pub fn profile(&self) -> Result<Profile> {
-        profile::read(&self.mimeis, &self.me)
+        profile::read(self.db.mimeis(), &self.me)
     }
 
     /// Change name and bio (devices and avatar are kept).
@@ -275,13 +261,13 @@ impl Social {
         let mut p = self.profile()?;
         p.name = name.to_string();
         p.bio = bio.to_string();
-        profile::write(&self.mimeis, &self.me, &p)?;
+        profile::write(self.db.mimeis(), &self.me, &p)?;
         Ok(p)
     }
 
     /// Store an avatar image (`ext`: png, jpg, webp, gif or svg).
     pub fn set_avatar(&self, ext: &str, image: &[u8]) -> Result<Profile> {
-        profile::set_avatar(&self.mimeis, &self.me, ext, image)
+        profile::set_avatar(self.db.mimeis(), &self.me, ext, image)
     }
 
     pub fn me(&self) -> UserId {
@@ -290,7 +276,7 @@ impl Social {
 
     /// The Mimei holding this user's social data.
     pub fn mimei(&self) -> MimeiId {
-        self.db
+        self.db.id()
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<SocialEvent> {
@@ -302,31 +288,19 @@ impl Social {
     }
 
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .mimeis
-            .db_get(&self.me, &self.db, VersionRef::Cur, key)?)
+        Ok(self.db.get(key)?)
     }
 
     fn scan(&self, prefix: &str, limit: Option<usize>) -> Result<Vec<(String, Vec<u8>)>> {
-        let range = DbRange {
-            prefix: Some(prefix.to_string()),
-            limit,
-            ..Default::default()
-        };
-        Ok(self
-            .mimeis
-            .db_scan(&self.me, &self.db, VersionRef::Cur, &range)?
-            .into_iter()
-            .map(|e| (e.key, e.value))
-            .collect())
+        Ok(self.db.scan(prefix, limit)?)
     }
 
     fn write(&self, ops: Ops) -> Result<()> {
-        Ok(self.mimeis.db_write(&self.me, &self.db, &ops)?)
+        Ok(self.db.write(&ops)?)
     }
 
     fn my_name(&self) -> String {
-        profile::read(&self.mimeis, &self.me)
+        profile::read(self.db.mimeis(), &self.me)
             .map(|p| p.name)
             .unwrap_or_default()
     }
@@ -558,13 +532,11 @@ impl Social {
             end,
             ..Default::default()
         };
-        let all = self
-            .mimeis
-            .db_scan(&self.me, &self.db, VersionRef::Cur, &range)?;
+        let all = self.db.scan_range(&range)?;
         let skip = all.len().saturating_sub(limit);
         all[skip..]
             .iter()
-            .map(|e| from_json(&e.value, "message"))
+            .map(|(_, v)| from_json(v, "message"))
             .collect()
     }
 

@@ -44,10 +44,8 @@ pub(super) fn ensure(mimeis: &Mimeis, user: &UserId) -> Result<()> {
         mark: "profile".into(),
         rights: Some(Rights::public()),
     };
-    match mimeis.create(user, &new) {
-        Ok(_) | Err(MimeiError::AlreadyExists(_)) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
+    mimeis.ensure(user, &new)?;
+    Ok(())
 }
 
 /// Read `user`'s profile from this node (empty if it has none yet).

@@ -290,7 +290,8 @@ fn profile_and_stream_notifications() {
     let stranger = UserId::from_bytes([5; 32]);
     assert!(
         a.social
-            .mimeis
+            .db
+            .mimeis()
             .check(
                 &stranger,
                 &profile::mimei_of(&a.social.me()),
@@ -301,7 +302,8 @@ fn profile_and_stream_notifications() {
     // But not the social Mimei.
     assert!(
         a.social
-            .mimeis
+            .db
+            .mimeis()
             .check(&stranger, &a.social.mimei(), crate::mimei::Perm::Read)
             .is_err()
     );
