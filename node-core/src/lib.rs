@@ -1,16 +1,28 @@
 //! # Leither node core
 //!
 //! Everything a Leither node does lives in this crate; the `leither` binary and the
-//! desktop shell are thin front ends over it. The architecture, lowest layer first:
+//! desktop shell are thin front ends over it, and both reach it through one API.
 //!
 //! | layer | module | owns |
 //! |---|---|---|
-//! | encoding | [`encoding`] | the one text form of every ID |
-//! | identity | [`identity`] | user and node keys and IDs, recovery phrase, signed envelopes, device certificates, keyring / encrypted key file |
-//! | storage | `store` | blake3-addressed blocks on sled, refcounts, GC |
+//! | face | [`api`] | HTTP/JSON + WebSocket on loopback, OpenAPI, access checks, error codes |
+//! | wiring | [`node`], [`config`] | one running node: its parts and its configuration |
+//! | people | [`social`], [`org`] | profile, friends, sealed messages, stream; organizations and their chat |
+//! | data | [`mimei`] | versioned objects: file tree, database, versions, diff, fork, split, rights |
+//! | storage | [`store`] | blake3-addressed blocks on sled, refcounts, GC, chunked blobs |
+//! | keys | [`identity`] | user/node keys, recovery phrase, signed envelopes, sealed boxes, keyring/key file |
+//! | basics | [`encoding`], [`fsutil`] | the one text form of every ID; atomic private file writes |
 //!
-//! Arrows point one way: `api → (social, org, apps, credit, ledger) → (mimei, net) →
-//! (store, identity)`. Nothing lower imports anything higher.
+//! Arrows point one way: `api → (social, org) → mimei → (store, identity)`. Nothing
+//! lower imports anything higher. The layers above storage are *sans-IO* where they
+//! can be: `social` and `org` turn actions and received records into state changes and
+//! records to send, and the network (when it is wired) only carries them.
+//!
+//! Invariants the parts keep together:
+//! - a version of a Mimei is either complete on disk or absent, and never changes;
+//! - every block read is checked against its digest, every record from elsewhere
+//!   against its signature, before anything uses it;
+//! - a write is durable when the call that made it returns.
 
 pub mod api;
 pub mod config;
