@@ -5,7 +5,7 @@
 //! characters, which fits in one DNS label (≤ 63): app origins are
 //! `<app-id>.localhost`, so this matters.
 //!
-//! [`define_id!`] makes a fixed-size newtype with `Display`/`FromStr`/serde in that
+//! [`define_id!`](crate::define_id) makes a fixed-size newtype with `Display`/`FromStr`/serde in that
 //! encoding, so raw byte arrays never cross a module boundary (GUIDE pattern 3).
 
 use data_encoding::BASE32_DNSSEC;
@@ -51,7 +51,7 @@ macro_rules! string_schema {
     };
 }
 
-/// Bytes read from a binary serde format (used by [`define_id!`]).
+/// Bytes read from a binary serde format (used by [`define_id!`](crate::define_id)).
 #[doc(hidden)]
 pub struct RawBytes(pub Vec<u8>);
 

@@ -14,7 +14,7 @@
 //! | `I` | – | [`MimeiInfo`] |
 //! | `H` | – | [`Heads`]: next version number, `last`, `release` |
 //! | `V` | version (u64 BE) | [`VersionRecord`] |
-//! | `F` | path (names joined by NUL) | [`Entry`] of the `cur` file tree |
+//! | `F` | path (names joined by NUL) | entry of the `cur` file tree (file blob or reference) |
 //! | `D` | key bytes | value of the `cur` database |
 //! | `L` | target ID | reference count to another Mimei (M6) |
 //!

@@ -381,8 +381,8 @@ impl Store {
 
 /// Block bytes written ahead of a transaction and protected from GC until dropped.
 ///
-/// Pass the stage to [`WriteTxn::adopt`] (or keep it alive across the commit) so the
-/// blocks are linked before the protection ends.
+/// Keep the stage alive until the transaction that references its blocks has
+/// committed; dropping it earlier lets GC free them.
 pub struct Stage {
     store: Store,
     hashes: Vec<BlockHash>,
