@@ -133,7 +133,7 @@ async fn sigkill_during_writes_and_backups_loses_nothing_acknowledged() {
     let mut rng = Rng(0x5eed_1e17);
     let mut id = String::new();
     let mut checked_versions = 0;
-    let rounds = 8;
+    let rounds = 12;
     let t0 = std::time::Instant::now();
     for round in 0..rounds {
         let mut node = NodeProc::start(dir.path()).await;
