@@ -7,8 +7,10 @@
 //! |---|---|---|
 //! | encoding | [`encoding`] | the one text form of every ID |
 //! | storage | `store` | blake3-addressed blocks on sled, refcounts, GC |
+//! | ledger | [`ledger`] | org ledger: sparse Merkle sum tree, heartbeat versions, proofs, node groups |
 //!
 //! Arrows point one way: `api → (social, org, apps, credit, ledger) → (mimei, net) →
 //! (store, identity)`. Nothing lower imports anything higher.
 
 pub mod encoding;
+pub mod ledger;
