@@ -12,7 +12,7 @@
 //! hot upper levels stay in cache.
 
 use super::hash::{self, KEY_BITS, KEY_BYTES, bit, common_prefix_len};
-use super::node::{NodePosition, NodeView, Record};
+use super::node::{NodePosition, NodeView, Record, node_key};
 use super::proof::{AccountProof, ProofStep};
 use super::{AccountId, AccountState, Balance, Heartbeat, LedgerError, NodeHash, Root, Update};
 
@@ -154,6 +154,11 @@ impl SumTree {
                 total: self.sum_of(r),
             },
         }
+    }
+
+    /// The root node, if the ledger is not empty.
+    pub fn root_node(&self) -> Option<NodeView> {
+        self.root.map(|r| self.view(r))
     }
 
     /// The state of `account`, if it exists.
@@ -533,6 +538,32 @@ impl SumTree {
         }
     }
 
+    /// Key + value bytes of the records that hold the current state in the store (one
+    /// record per live node, before sled's own overhead): the L8 storage figure.
+    pub fn live_record_bytes(&self) -> usize {
+        let mut total = 0;
+        let mut stack: Vec<NodeRef> = self.root.into_iter().collect();
+        while let Some(n) = stack.pop() {
+            total += self.record_bytes(n);
+            stack.extend(self.children(n).into_iter().flatten());
+        }
+        total
+    }
+
+    /// Key + value bytes the store writes for `changes`, which must be the changeset this
+    /// tree returned last (tombstones included, journal and root records excluded).
+    pub fn changeset_record_bytes(&self, changes: &Changeset) -> usize {
+        let tombstones: usize = changes.removed.iter().map(|(p, _)| node_key(p, 0).len() + 1).sum();
+        tombstones + changes.written.iter().map(|&n| self.record_bytes(n)).sum::<usize>()
+    }
+
+    fn record_bytes(&self, n: NodeRef) -> usize {
+        let (pos, rec) = self.record(n);
+        let mut v = Vec::with_capacity(96);
+        rec.encode_into(&mut v);
+        node_key(&pos, 0).len() + v.len()
+    }
+
     pub(crate) fn root_ref(&self) -> Option<NodeRef> {
         self.root
     }
@@ -694,6 +725,18 @@ mod tests {
         assert_eq!(c.nodes_written(), 1 + 8, "the leaf and its 8 ancestors");
         assert_eq!(c.superseded.len(), 9);
         assert!(c.removed.is_empty());
+    }
+
+    #[test]
+    fn record_sizes_follow_the_fixed_layout() {
+        let mut t = SumTree::new();
+        let c = t.apply([set(id(0x00), 1), set(id(0x80), 2)]).unwrap();
+        // two leaves: key 1+1+20+8, value 25; the root at depth 0: key 1+1+8, value 41+2×21
+        let expect = 2 * (30 + 25) + (10 + 41 + 42);
+        assert_eq!(t.live_record_bytes(), expect);
+        assert_eq!(t.changeset_record_bytes(&c), expect);
+        let c = t.apply([(id(0x80), Update::Remove)]).unwrap();
+        assert_eq!(t.changeset_record_bytes(&c), 31 + 11, "two tombstones");
     }
 
     #[test]
