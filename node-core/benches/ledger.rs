@@ -25,15 +25,25 @@ use leither_core::ledger::{
 const BATCH: usize = 10_000;
 
 fn accounts() -> usize {
-    std::env::var("LEDGER_BENCH_ACCOUNTS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000)
+    std::env::var("LEDGER_BENCH_ACCOUNTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000)
 }
 
 fn account(i: u64) -> [u8; 20] {
-    *blake3::hash(&i.to_le_bytes()).as_bytes().first_chunk().expect("32 >= 20")
+    *blake3::hash(&i.to_le_bytes())
+        .as_bytes()
+        .first_chunk()
+        .expect("32 >= 20")
 }
 
 fn state(i: u64, round: u64) -> AccountState {
-    AccountState { balance: 1_000 + i + round, nonce: round, frozen: 0 }
+    AccountState {
+        balance: 1_000 + i + round,
+        nonce: round,
+        frozen: 0,
+    }
 }
 
 /// Small deterministic PRNG (splitmix64) so every tree gets the same batches.
@@ -60,7 +70,9 @@ fn update_batch(rng: &mut Rng, n: usize, round: u64) -> Vec<(u64, [u8; 20], Acco
 
 fn insert_batches(n: usize) -> impl Iterator<Item = Vec<(u64, [u8; 20], AccountState)>> {
     (0..n).step_by(BATCH).map(move |start| {
-        (start..(start + BATCH).min(n)).map(|i| (i as u64, account(i as u64), state(i as u64, 0))).collect()
+        (start..(start + BATCH).min(n))
+            .map(|i| (i as u64, account(i as u64), state(i as u64, 0)))
+            .collect()
     })
 }
 
@@ -90,7 +102,11 @@ impl Bench for Leither {
     fn apply(&mut self, batch: &[(u64, [u8; 20], AccountState)]) {
         let cs = self
             .0
-            .apply(batch.iter().map(|(_, id, s)| (AccountId::from_bytes(*id), Update::Set(*s))))
+            .apply(
+                batch
+                    .iter()
+                    .map(|(_, id, s)| (AccountId::from_bytes(*id), Update::Set(*s))),
+            )
             .expect("valid batch");
         black_box(cs);
     }
@@ -102,7 +118,11 @@ impl Bench for LeitherSled {
     fn apply(&mut self, batch: &[(u64, [u8; 20], AccountState)]) {
         let c = self
             .0
-            .apply(batch.iter().map(|(_, id, s)| (AccountId::from_bytes(*id), Update::Set(*s))))
+            .apply(
+                batch
+                    .iter()
+                    .map(|(_, id, s)| (AccountId::from_bytes(*id), Update::Set(*s))),
+            )
             .expect("valid batch");
         black_box(c);
     }
@@ -113,7 +133,9 @@ impl Bench for Jmt {
     const NAME: &'static str = "jmt";
     fn apply(&mut self, batch: &[(u64, [u8; 20], AccountState)]) {
         let tree = jmt::Sha256Jmt::new(&self.0);
-        let values = batch.iter().map(|(_, id, s)| (jmt::KeyHash(key32(id)), Some(encode_state(s).to_vec())));
+        let values = batch
+            .iter()
+            .map(|(_, id, s)| (jmt::KeyHash(key32(id)), Some(encode_state(s).to_vec())));
         let (root, update) = tree.put_value_set(values, self.1).expect("jmt put");
         self.0.write_tree_update_batch(update).expect("jmt write");
         self.1 += 1;
@@ -156,9 +178,15 @@ fn fill<B: Bench>(tree: &mut B, n: usize) -> f64 {
 
 fn bench_updates<B: Bench>(c: &mut Criterion, tree: &mut B, n: usize, report: &mut Vec<String>) {
     let rate = fill(tree, n);
-    report.push(format!("{:<20} inserts from empty to {n}: {:>10.0} inserts/s", B::NAME, rate));
+    report.push(format!(
+        "{:<20} inserts from empty to {n}: {:>10.0} inserts/s",
+        B::NAME,
+        rate
+    ));
     let mut g = c.benchmark_group(format!("update_{BATCH}_into_{n}"));
-    g.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(5));
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
     g.throughput(criterion::Throughput::Elements(BATCH as u64));
     let mut rng = Rng(42);
     let mut round = 1;
@@ -185,7 +213,9 @@ fn selected(part: &str) -> bool {
 
 fn ledger(c: &mut Criterion) {
     let n = accounts();
-    let mut report = vec![format!("ledger bench: N = {n} accounts, batches of {BATCH}")];
+    let mut report = vec![format!(
+        "ledger bench: N = {n} accounts, batches of {BATCH}"
+    )];
 
     if selected("leither") {
         let mut leither = Leither(SumTree::new());
@@ -219,7 +249,11 @@ fn record_sizes(tree: &mut SumTree, n: usize, report: &mut Vec<String>) {
     ));
     let batch = update_batch(&mut Rng(99), n, 1_000_000);
     let cs = tree
-        .apply(batch.iter().map(|(_, id, s)| (AccountId::from_bytes(*id), Update::Set(*s))))
+        .apply(
+            batch
+                .iter()
+                .map(|(_, id, s)| (AccountId::from_bytes(*id), Update::Set(*s))),
+        )
         .expect("valid batch");
     let nodes = cs.nodes_written() + cs.nodes_removed();
     report.push(format!(
@@ -242,7 +276,9 @@ fn sled_part(c: &mut Criterion, n: usize, report: &mut Vec<String>) {
     let db = sled::open(dir.path()).expect("sled");
     let store = LedgerStore::open(
         db.open_tree("ledger/bench").expect("tree"),
-        LedgerConfig { keep_heartbeats: Some(1) },
+        LedgerConfig {
+            keep_heartbeats: Some(1),
+        },
     )
     .expect("open");
     let mut sled_tree = LeitherSled(store, dir);
@@ -290,7 +326,11 @@ fn storage(store: &mut LedgerStore, db: &sled::Db, n: usize, report: &mut Vec<St
     // One more batch of 10k updates, to size the records a heartbeat writes.
     let batch = update_batch(&mut Rng(99), n, 1_000_000);
     let c = store
-        .apply(batch.iter().map(|(_, id, s)| (AccountId::from_bytes(*id), Update::Set(*s))))
+        .apply(
+            batch
+                .iter()
+                .map(|(_, id, s)| (AccountId::from_bytes(*id), Update::Set(*s))),
+        )
         .expect("valid batch");
     let written = c.nodes_written + c.nodes_removed;
     report.push(format!(

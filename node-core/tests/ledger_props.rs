@@ -22,7 +22,10 @@ fn naive_root(model: &Model) -> (NodeHash, u64) {
         let d = common_prefix_len(first, last);
         let split = items.partition_point(|(k, _)| !bit(k, d));
         let (l, r) = (go(&items[..split]), go(&items[split..]));
-        (inner_hash(d, &mask(first, d), (&l.0, l.1), (&r.0, r.1)), l.1 + r.1)
+        (
+            inner_hash(d, &mask(first, d), (&l.0, l.1), (&r.0, r.1)),
+            l.1 + r.1,
+        )
     }
     let items: Vec<_> = model.iter().map(|(k, s)| (*k, *s)).collect();
     if items.is_empty() {
@@ -80,8 +83,13 @@ fn ops(batch: &[([u8; 20], Update)]) -> impl Iterator<Item = (AccountId, Update)
 fn temp_store(keep: Option<u64>) -> (tempfile::TempDir, sled::Db, LedgerStore) {
     let dir = tempfile::tempdir().unwrap();
     let db = sled::open(dir.path()).unwrap();
-    let store = LedgerStore::open(db.open_tree("ledger/org").unwrap(), LedgerConfig { keep_heartbeats: keep })
-        .unwrap();
+    let store = LedgerStore::open(
+        db.open_tree("ledger/org").unwrap(),
+        LedgerConfig {
+            keep_heartbeats: keep,
+        },
+    )
+    .unwrap();
     (dir, db, store)
 }
 
@@ -208,12 +216,23 @@ proptest! {
 #[test]
 fn restart_from_disk_with_many_accounts_and_a_corrupted_node() {
     let (dir, db, mut store) = temp_store(None);
-    let id = |i: u32| AccountId::from_bytes(*blake3::hash(&i.to_le_bytes()).as_bytes().first_chunk().unwrap());
+    let id = |i: u32| {
+        AccountId::from_bytes(
+            *blake3::hash(&i.to_le_bytes())
+                .as_bytes()
+                .first_chunk()
+                .unwrap(),
+        )
+    };
     for round in 0..10u32 {
         store
             .apply((0..500u32).map(|i| {
                 let k = i * 7 + round * 131;
-                let u = if k % 5 == 0 { Update::Remove } else { Update::Set(AccountState::with_balance(k as u64)) };
+                let u = if k % 5 == 0 {
+                    Update::Remove
+                } else {
+                    Update::Set(AccountState::with_balance(k as u64))
+                };
                 (id(k % 2000), u)
             }))
             .unwrap();
@@ -225,18 +244,29 @@ fn restart_from_disk_with_many_accounts_and_a_corrupted_node() {
 
     let db = sled::open(dir.path()).unwrap();
     let tree = db.open_tree("ledger/org").unwrap();
-    let store = LedgerStore::open(tree.clone(), LedgerConfig { keep_heartbeats: None }).unwrap();
+    let store = LedgerStore::open(
+        tree.clone(),
+        LedgerConfig {
+            keep_heartbeats: None,
+        },
+    )
+    .unwrap();
     assert_eq!(store.root(), root);
     assert_eq!(store.root_at(3).unwrap(), old);
     drop(store);
 
     // Damage the newest record of the root node: opening must fail with an error.
-    let top = LedgerStore::open(tree.clone(), LedgerConfig { keep_heartbeats: None })
-        .unwrap()
-        .tree()
-        .root_node()
-        .unwrap()
-        .position();
+    let top = LedgerStore::open(
+        tree.clone(),
+        LedgerConfig {
+            keep_heartbeats: None,
+        },
+    )
+    .unwrap()
+    .tree()
+    .root_node()
+    .unwrap()
+    .position();
     let mut prefix = vec![b'n', top.depth()];
     prefix.extend_from_slice(&top.prefix().as_bytes()[..(top.depth() as usize).div_ceil(8)]);
     let (k, v) = tree.scan_prefix(&prefix).last().unwrap().unwrap();
@@ -249,5 +279,8 @@ fn restart_from_disk_with_many_accounts_and_a_corrupted_node() {
         Err(LedgerError::Corrupt(_))
     ));
     tree.insert(&k, &v[..3]).unwrap();
-    assert!(matches!(LedgerStore::open(tree, LedgerConfig::default()), Err(LedgerError::Corrupt(_))));
+    assert!(matches!(
+        LedgerStore::open(tree, LedgerConfig::default()),
+        Err(LedgerError::Corrupt(_))
+    ));
 }

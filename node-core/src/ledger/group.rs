@@ -154,7 +154,7 @@ impl SumTree {
             }
         }
         let mut nodes = own + branches.iter().map(|b| b.0).sum::<usize>();
-        branches.sort_by(|a, b| b.0.cmp(&a.0));
+        branches.sort_by_key(|b| std::cmp::Reverse(b.0));
         let mut children = Vec::new();
         for (count, n) in branches {
             // A lone leaf is not worth a group of its own.

@@ -227,7 +227,7 @@ impl SumTree {
             .into_iter()
             .map(|(a, u)| (*a.as_bytes(), u))
             .collect();
-        ops.sort_by(|a, b| a.0.cmp(&b.0)); // stable: equal keys keep batch order
+        ops.sort_by_key(|o| o.0); // stable: equal keys keep batch order
         ops.dedup_by(|later, kept| {
             let same = later.0 == kept.0;
             if same {
@@ -553,8 +553,17 @@ impl SumTree {
     /// Key + value bytes the store writes for `changes`, which must be the changeset this
     /// tree returned last (tombstones included, journal and root records excluded).
     pub fn changeset_record_bytes(&self, changes: &Changeset) -> usize {
-        let tombstones: usize = changes.removed.iter().map(|(p, _)| node_key(p, 0).len() + 1).sum();
-        tombstones + changes.written.iter().map(|&n| self.record_bytes(n)).sum::<usize>()
+        let tombstones: usize = changes
+            .removed
+            .iter()
+            .map(|(p, _)| node_key(p, 0).len() + 1)
+            .sum();
+        tombstones
+            + changes
+                .written
+                .iter()
+                .map(|&n| self.record_bytes(n))
+                .sum::<usize>()
     }
 
     fn record_bytes(&self, n: NodeRef) -> usize {
