@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use leither_core::ledger::hash::{bit, common_prefix_len, inner_hash, leaf_hash, mask};
 use leither_core::ledger::{
-    AccountId, AccountProof, AccountState, LedgerConfig, LedgerError, LedgerStore, NodeHash, Root,
-    SumTree, Update, Verified,
+    AccountId, AccountProof, AccountState, LedgerConfig, LedgerError, LedgerStore, NodeHash,
+    NodeView, Root, SumTree, Update, Verified,
 };
 use proptest::prelude::*;
 
@@ -80,9 +80,28 @@ fn ops(batch: &[([u8; 20], Update)]) -> impl Iterator<Item = (AccountId, Update)
     batch.iter().map(|(k, u)| (AccountId::from_bytes(*k), *u))
 }
 
+/// Open sled at `dir`. sled releases a dropped database through epoch-based reclamation, so
+/// right after a drop the directory lock can still be held for a moment: wait for it to be
+/// released (bounded), rather than fail a restart test on that race.
+fn open_db(dir: &std::path::Path) -> sled::Db {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        match sled::Config::new().path(dir).open() {
+            Ok(db) => return db,
+            Err(sled::Error::Io(e))
+                if e.kind() == std::io::ErrorKind::Other
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(e) => panic!("open sled: {e}"),
+        }
+    }
+}
+
 fn temp_store(keep: Option<u64>) -> (tempfile::TempDir, sled::Db, LedgerStore) {
     let dir = tempfile::tempdir().unwrap();
-    let db = sled::open(dir.path()).unwrap();
+    let db = open_db(dir.path());
     let store = LedgerStore::open(
         db.open_tree("ledger/org").unwrap(),
         LedgerConfig {
@@ -192,6 +211,16 @@ proptest! {
                 continue;
             }
             prop_assert_eq!(store.root_at(h).unwrap(), *root);
+            // every node of that heartbeat's tree reads back as a fresh tree of it has it
+            let reference = SumTree::from_accounts(snap.iter().map(|(k, s)| (AccountId::from_bytes(*k), *s))).unwrap();
+            let mut stack: Vec<_> = reference.root_node().into_iter().map(|n| n.position()).collect();
+            while let Some(pos) = stack.pop() {
+                let stored = store.node_at(&pos, h).unwrap();
+                prop_assert_eq!(stored, reference.node(&pos));
+                if let Some(NodeView::Inner { children, .. }) = stored {
+                    stack.extend(children);
+                }
+            }
             for k in &keys {
                 let id = AccountId::from_bytes(*k);
                 prop_assert_eq!(store.account_at(&id, h).unwrap(), snap.get(k).copied());
@@ -203,7 +232,7 @@ proptest! {
         let root = store.root();
         drop(store);
         drop(db);
-        let db = sled::open(dir.path()).unwrap();
+        let db = open_db(dir.path());
         let mut store = LedgerStore::open(db.open_tree("ledger/org").unwrap(), LedgerConfig { keep_heartbeats: keep }).unwrap();
         prop_assert_eq!(store.root(), root);
         prop_assert_eq!(store.oldest_heartbeat(), oldest);
@@ -242,7 +271,7 @@ fn restart_from_disk_with_many_accounts_and_a_corrupted_node() {
     drop(store);
     drop(db);
 
-    let db = sled::open(dir.path()).unwrap();
+    let db = open_db(dir.path());
     let tree = db.open_tree("ledger/org").unwrap();
     let store = LedgerStore::open(
         tree.clone(),
