@@ -61,10 +61,10 @@ pub mod proof;
 pub mod store;
 pub mod tree;
 
-pub use group::{GroupId, GroupSummary};
+pub use group::{GroupId, GroupPlan, GroupSummary, MAX_GROUP_NODES};
 pub use node::{NodePosition, NodeView};
 pub use proof::{AccountProof, ProofError, Verified};
-pub use store::{LedgerConfig, LedgerStore, StoreStats};
+pub use store::{Commit, LedgerConfig, LedgerStore, StoreStats};
 pub use tree::{Changeset, SumTree};
 
 crate::define_id!(
