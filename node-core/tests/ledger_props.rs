@@ -242,6 +242,49 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// Any damaged node record gives errors, never a panic: on open, on reads at every
+    /// heartbeat, on proofs.
+    #[test]
+    fn corrupted_records_never_panic(
+        batches in batches(),
+        pick in any::<prop::sample::Index>(),
+        at in any::<prop::sample::Index>(),
+        damage in prop_oneof![any::<u8>().prop_map(Some), Just(None)],
+    ) {
+        let (_dir, db, mut store) = temp_store(None);
+        for batch in &batches {
+            store.apply(ops(batch)).unwrap();
+        }
+        let latest = store.root().heartbeat;
+        let tree = db.open_tree("ledger/org").unwrap();
+        let records: Vec<_> = tree.scan_prefix(b"n").map(Result::unwrap).collect();
+        prop_assume!(!records.is_empty());
+        let (k, v) = &records[pick.index(records.len())];
+        let mut bad = v.to_vec();
+        match damage {
+            Some(x) => { let i = at.index(bad.len()); bad[i] ^= x | 1; }
+            None => bad.truncate(at.index(bad.len())),
+        }
+        tree.insert(k, bad).unwrap();
+        drop(store);
+        let keys: Vec<_> = batches.iter().flatten().map(|(k, _)| AccountId::from_bytes(*k)).collect();
+        if let Ok(store) = LedgerStore::open(tree, LedgerConfig { keep_heartbeats: None }) {
+            for h in 0..=latest {
+                let root = store.root_at(h).ok();
+                for id in &keys {
+                    let _ = store.account_at(id, h);
+                    if let (Ok(p), Some(root)) = (store.prove_at(id, h), root) {
+                        let _ = p.verify(id, &root);
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn restart_from_disk_with_many_accounts_and_a_corrupted_node() {
     let (dir, db, mut store) = temp_store(None);

@@ -595,7 +595,8 @@ impl SumTree {
         inner: impl Fn(&NodePosition) -> Option<(Heartbeat, [u8; 32])>,
     ) -> Result<Self, LedgerError> {
         let mut t = Self::new();
-        t.apply(leaves.iter().map(|(a, s, _)| (*a, Update::Set(*s))))?;
+        t.apply(leaves.iter().map(|(a, s, _)| (*a, Update::Set(*s))))
+            .map_err(|e| LedgerError::Corrupt(format!("stored accounts rejected: {e}")))?;
         for l in &mut t.leaves {
             let i = leaves
                 .binary_search_by(|(a, _, _)| a.as_bytes().cmp(&l.key))
