@@ -7,6 +7,7 @@
 //! |---|---|---|
 //! | face | [`api`] | HTTP/JSON + WebSocket on loopback, OpenAPI, access checks, error codes |
 //! | wiring | [`node`], [`config`] | one running node: its parts and its configuration |
+//! | ledger | [`ledger`] | org ledger: sparse Merkle sum tree, heartbeat versions, proofs, node groups |
 //! | people | [`social`], [`org`] | profile, friends, sealed messages, stream; organizations and their chat |
 //! | data | [`mimei`] | versioned objects: file tree, database, versions, diff, fork, split, rights |
 //! | storage | [`store`] | blake3-addressed blocks on sled, refcounts, GC, chunked blobs |
@@ -29,6 +30,7 @@ pub mod config;
 pub mod encoding;
 pub mod fsutil;
 pub mod identity;
+pub mod ledger;
 pub mod mimei;
 pub mod node;
 pub mod org;
