@@ -11,6 +11,8 @@ mod extract;
 mod files;
 mod mimei;
 mod node;
+mod orgs;
+mod social;
 mod ws;
 
 use std::net::SocketAddr;
@@ -80,6 +82,8 @@ pub fn routes(node: Node) -> (Router, utoipa::openapi::OpenApi) {
         .merge(mimei::routes())
         .merge(files::routes())
         .merge(ws::routes())
+        .merge(social::routes())
+        .merge(orgs::routes())
         .with_state(state.clone())
         .split_for_parts();
     let api = openapi_wildcards(api);

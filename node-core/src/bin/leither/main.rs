@@ -7,6 +7,7 @@ mod client;
 mod ident;
 mod mimei_cmd;
 mod output;
+mod people_cmd;
 
 use std::path::{Path, PathBuf};
 
@@ -77,6 +78,32 @@ enum Cmd {
     Gc,
     /// Print the API URL and token location (for curl and other clients).
     Api,
+    /// Your profile: show it, or change name, bio or avatar.
+    Me {
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        bio: Option<String>,
+        /// An image file (.png, .jpg, .webp, .gif, .svg; at most 2 MiB).
+        #[arg(long)]
+        avatar: Option<PathBuf>,
+    },
+    /// Make a friend invite (`leither:friend:…`) to share as a link or QR code.
+    Invite,
+    /// Friends: add, accept, decline, remove, block, list.
+    #[command(subcommand)]
+    Friend(people_cmd::FriendCmd),
+    /// Direct messages: send, ls, read.
+    #[command(subcommand)]
+    Msg(people_cmd::MsgCmd),
+    /// Everything addressed to you (messages, requests, org events), newest first.
+    Stream {
+        #[arg(long, default_value_t = 30)]
+        limit: usize,
+    },
+    /// Organizations: create, apply, approve, members, chat.
+    #[command(subcommand)]
+    Org(people_cmd::OrgCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -208,6 +235,30 @@ async fn run(cli: Cli, out: &Out) -> Result<()> {
                 )
             })
         }
+        Cmd::Me { name, bio, avatar } => {
+            let c = connect_people(&data_dir, &config, &pass).await?;
+            people_cmd::me(&c, out, name, bio, avatar).await
+        }
+        Cmd::Invite => {
+            let c = connect_people(&data_dir, &config, &pass).await?;
+            people_cmd::invite(&c, out).await
+        }
+        Cmd::Friend(f) => {
+            let c = connect_people(&data_dir, &config, &pass).await?;
+            people_cmd::friend(&c, out, f).await
+        }
+        Cmd::Msg(m) => {
+            let c = connect_people(&data_dir, &config, &pass).await?;
+            people_cmd::msg(&c, out, m).await
+        }
+        Cmd::Stream { limit } => {
+            let c = connect_people(&data_dir, &config, &pass).await?;
+            people_cmd::stream(&c, out, limit).await
+        }
+        Cmd::Org(o) => {
+            let c = connect_people(&data_dir, &config, &pass).await?;
+            people_cmd::org(&c, out, o).await
+        }
         Cmd::Api => {
             let info: Option<ApiInfo> = std::fs::read_to_string(data_dir.join(API_INFO_FILE))
                 .ok()
@@ -297,6 +348,22 @@ async fn connect(data_dir: &Path, config: &Config) -> Result<Client> {
     Client::connect(data_dir, || open_node(data_dir, config)).await
 }
 
+/// Like [`connect`], but an in-process node also gets the people service, which needs
+/// the unlocked keys (keyring, or the key file's passphrase).
+async fn connect_people(
+    data_dir: &Path,
+    config: &Config,
+    pass: &ident::PassphraseSource,
+) -> Result<Client> {
+    Client::connect(data_dir, || {
+        let node = open_node(data_dir, config)?;
+        let keys = ident::unlock(data_dir, pass)?;
+        node.start_people(std::sync::Arc::new(keys))?;
+        Ok(node)
+    })
+    .await
+}
+
 async fn run_node(
     data_dir: &Path,
     mut config: Config,
@@ -312,9 +379,11 @@ async fn run_node(
         init(data_dir, KeyBackend::Auto, None, pass, out)?;
     }
     // Unlocking proves the keys are there and the passphrase is right before serving;
-    // the network layer will hold the unlocked identity.
-    let _identity = ident::unlock(data_dir, pass)?;
+    // the people service (friends, messages, orgs) signs with them.
+    let identity = std::sync::Arc::new(ident::unlock(data_dir, pass)?);
     let node = open_node(data_dir, &config)?;
+    node.start_people(identity.clone())
+        .context("starting friends, messages and orgs")?;
     let listener = tokio::net::TcpListener::bind(config.api.listen).await.with_context(|| {
         format!("listening on {} (is another node running? use --listen 127.0.0.1:0 for a free port)", config.api.listen)
     })?;
