@@ -58,6 +58,7 @@ export function form(fields, label, action) {
     const i = f.type === "textarea"
       ? h("textarea", { name: f.name, id: "f-" + f.name, placeholder: f.placeholder, required: f.required })
       : h("input", { name: f.name, id: "f-" + f.name, type: f.type || "text", placeholder: f.placeholder, required: f.required, autocomplete: "off" });
+    if (f.value) i.value = f.value;
     inputs[f.name] = i;
     return [h("label", { for: "f-" + f.name }, f.label), i];
   }),

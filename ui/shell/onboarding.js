@@ -8,6 +8,8 @@ export function phraseView(phrase) {
 
 export function onboarding(main, done) {
   let passNeeded = false;
+  const kept = {}; // what was typed, kept when the form is rebuilt to ask for a passphrase
+  const keep = (fields) => fields.map((f) => ({ ...f, value: kept[f.name] }));
   const body = h("div");
   const tabs = h("div", { class: "tabs" });
   const panel = (which) => {
@@ -25,9 +27,10 @@ export function onboarding(main, done) {
     body.replaceChildren(h("p", { class: "notice" }, "No OS keyring works here, so your keys go into an encrypted file: choose a passphrase for it."), rebuild());
   };
   const createForm = () => form(
-    [{ name: "device_name", label: "Name of this device", placeholder: "laptop" }].concat(passNeeded ? [passField()] : []),
+    keep([{ name: "device_name", label: "Name of this device", placeholder: "laptop" }].concat(passNeeded ? [passField()] : [])),
     "Create identity",
     async (v) => {
+      Object.assign(kept, v);
       let r;
       try {
         r = await api.post("/api/v1/identity/create", { device_name: v.device_name || null, passphrase: v.passphrase || null });
@@ -39,10 +42,11 @@ export function onboarding(main, done) {
         h("button", { onclick: done }, "I have written it down")));
     });
   const restoreForm = () => form(
-    [{ name: "phrase", label: "Recovery phrase (24 words)", type: "textarea", required: true },
-      { name: "device_name", label: "Name of this device", placeholder: "laptop" }].concat(passNeeded ? [passField()] : []),
+    keep([{ name: "phrase", label: "Recovery phrase (24 words)", type: "textarea", required: true },
+      { name: "device_name", label: "Name of this device", placeholder: "laptop" }].concat(passNeeded ? [passField()] : [])),
     "Restore identity",
     async (v) => {
+      Object.assign(kept, v);
       try {
         await api.post("/api/v1/identity/restore", { phrase: v.phrase, device_name: v.device_name || null, passphrase: v.passphrase || null });
       } catch (e) { return retry(e, restoreForm); }
