@@ -62,6 +62,7 @@ fn init_logging() {
 
 /// Start the node, then the UI. Returns when the app quits.
 pub fn run(options: Options) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
     init_logging();
     let data_dir = options
         .data_dir
@@ -74,7 +75,6 @@ pub fn run(options: Options) -> anyhow::Result<()> {
     if let Some(l) = options.listen {
         cfg.api.listen = l;
     }
-    let started = std::time::Instant::now();
     let running = tauri::async_runtime::block_on(start_node(data_dir, cfg))?;
     tracing::info!(url = %running.url, ms = started.elapsed().as_millis() as u64, "node started in-process");
     let url = running.url.clone();
@@ -103,6 +103,16 @@ pub fn run(options: Options) -> anyhow::Result<()> {
             #[cfg(desktop)]
             tray::build(app.handle())?;
             Ok(())
+        })
+        .on_page_load(move |webview, payload| {
+            if let tauri::webview::PageLoadEvent::Finished = payload.event() {
+                tracing::info!(
+                    ms = started.elapsed().as_millis() as u64,
+                    url = %payload.url(),
+                    label = webview.label(),
+                    "window ready"
+                );
+            }
         })
         .on_window_event(|window, event| {
             // Close hides: the node keeps serving the user's devices and friends.
