@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::apps::Apps;
 use crate::config::Config;
 use crate::identity::{PublicIdentity, UserId};
 use crate::mimei::Mimeis;
@@ -24,6 +25,7 @@ struct Inner {
     identity: PublicIdentity,
     store: Store,
     mimeis: Mimeis,
+    apps: Apps,
 }
 
 /// Why a node could not start.
@@ -51,6 +53,7 @@ impl Node {
         )
         .map_err(|source| NodeError::Store { dir, source })?;
         let mimeis = Mimeis::new(store.clone());
+        let apps = Apps::new(mimeis.clone(), identity.user);
         Ok(Node {
             inner: Arc::new(Inner {
                 data_dir: data_dir.to_path_buf(),
@@ -58,6 +61,7 @@ impl Node {
                 identity,
                 store,
                 mimeis,
+                apps,
             }),
         })
     }
@@ -86,5 +90,10 @@ impl Node {
 
     pub fn mimeis(&self) -> &Mimeis {
         &self.inner.mimeis
+    }
+
+    /// Installed Mimei apps, their sessions and background tasks.
+    pub fn apps(&self) -> &Apps {
+        &self.inner.apps
     }
 }
