@@ -17,9 +17,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tower::ServiceExt;
 
@@ -46,16 +45,12 @@ pub(super) struct AppOrigins {
 
 /// Outermost layer: requests for an app origin go to the app; all others go on to
 /// the node's own API (and shell).
-pub(super) async fn dispatch(
-    State(o): State<Arc<AppOrigins>>,
-    req: Request,
-    next: Next,
-) -> Response {
+pub(super) async fn dispatch(o: Arc<AppOrigins>, main: Router, req: Request) -> Response {
     match o.policy.app_host(req.headers()) {
         Some(app) => serve_app(&o, app, req)
             .await
             .unwrap_or_else(|e| with_security_headers(e.into_response(), &o.policy, None)),
-        None => next.run(req).await,
+        None => main.oneshot(req).await.unwrap_or_else(|e| match e {}),
     }
 }
 

@@ -126,13 +126,14 @@ pub fn service(node: Node, policy: AccessPolicy) -> Router {
         api: router.clone().layer(body_limit),
         policy: policy.clone(),
     });
-    router
+    let main = router
         .layer(body_limit)
-        .layer(axum::middleware::from_fn_with_state(policy, auth::guard))
-        .layer(axum::middleware::from_fn_with_state(
-            origins,
-            app_origin::dispatch,
-        ))
+        .layer(axum::middleware::from_fn_with_state(policy, auth::guard));
+    // Dispatch by Host before any routing, so each side routes the request once.
+    Router::new().fallback_service(tower::service_fn(move |req| {
+        let (origins, main) = (origins.clone(), main.clone());
+        async move { Ok::<_, std::convert::Infallible>(app_origin::dispatch(origins, main, req).await) }
+    }))
 }
 
 /// Where a running node's API is, for local clients (`<data dir>/api.json`).
