@@ -26,6 +26,7 @@
 //! - a write is durable when the call that made it returns.
 
 pub mod api;
+pub mod apps;
 pub mod config;
 pub mod encoding;
 pub mod fsutil;

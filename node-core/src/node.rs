@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::apps::Apps;
 use crate::config::Config;
 use crate::identity::{Identity, PublicIdentity, UserId};
 use crate::mimei::Mimeis;
@@ -27,6 +28,7 @@ struct Inner {
     mimeis: Mimeis,
     /// Friends, messages and orgs: there once the user's keys are unlocked.
     people: std::sync::OnceLock<People>,
+    apps: Apps,
 }
 
 /// Why a node could not start.
@@ -54,6 +56,7 @@ impl Node {
         )
         .map_err(|source| NodeError::Store { dir, source })?;
         let mimeis = Mimeis::new(store.clone());
+        let apps = Apps::new(mimeis.clone(), identity.user);
         Ok(Node {
             inner: Arc::new(Inner {
                 data_dir: data_dir.to_path_buf(),
@@ -62,6 +65,7 @@ impl Node {
                 store,
                 mimeis,
                 people: std::sync::OnceLock::new(),
+                apps,
             }),
         })
     }
@@ -90,6 +94,11 @@ impl Node {
 
     pub fn mimeis(&self) -> &Mimeis {
         &self.inner.mimeis
+    }
+
+    /// Installed Mimei apps, their sessions and background tasks.
+    pub fn apps(&self) -> &Apps {
+        &self.inner.apps
     }
 }
 

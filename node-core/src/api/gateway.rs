@@ -52,6 +52,8 @@ struct Ready {
     identity: Arc<Identity>,
     node: Node,
     router: Router,
+    /// The apps' background tasks (stopped with the server).
+    tasks: Option<tokio::task::AbortHandle>,
 }
 
 /// The front door of one node; see the module docs.
@@ -102,10 +104,15 @@ impl Gateway {
         // The people service (friends, messages, orgs) signs with the unlocked keys.
         node.start_people(identity.clone())?;
         let router = super::service(node.clone(), (*self.policy).clone());
+        let tasks = tokio::runtime::Handle::try_current().ok().map(|rt| {
+            rt.spawn(super::run_app_tasks(node.apps().clone()))
+                .abort_handle()
+        });
         *self.phase.write().unwrap_or_else(|e| e.into_inner()) = Phase::Ready(Box::new(Ready {
             identity,
             node: node.clone(),
             router,
+            tasks,
         }));
         Ok(node)
     }
@@ -175,11 +182,33 @@ impl Gateway {
             self.policy.clone(),
             auth::guard,
         ));
-        Router::new()
+        let shell = Router::new()
             .merge(super::ui::routes(self.policy.clone()))
             .merge(identity)
             .fallback(forward)
-            .with_state(self.clone())
+            .with_state(self.clone());
+        // App origins (`<app-id>.localhost:<port>`) never see the shell UI: they go
+        // straight to the node, which answers them with the app's own content.
+        let gw = self.clone();
+        Router::new().fallback_service(tower::service_fn(move |req: Request| {
+            let (gw, shell) = (gw.clone(), shell.clone());
+            async move {
+                if gw.policy.app_host(req.headers()).is_some() {
+                    Ok::<_, std::convert::Infallible>(forward(State(gw), req).await)
+                } else {
+                    shell.oneshot(req).await
+                }
+            }
+        }))
+    }
+
+    /// Stop what runs in the background for the open node (server shutdown).
+    pub fn stop_background(&self) {
+        if let Phase::Ready(r) = &*self.phase.read().unwrap_or_else(|e| e.into_inner())
+            && let Some(t) = &r.tasks
+        {
+            t.abort();
+        }
     }
 }
 

@@ -5,6 +5,8 @@
 //! [`OPENAPI_PATH`]. Handlers are thin: parse, call the owning module (off the async
 //! runtime when it touches disk), map errors in [`error`]. Access control is in [`auth`].
 
+mod app_origin;
+mod apps;
 pub mod auth;
 pub mod error;
 mod extract;
@@ -24,7 +26,8 @@ use axum::extract::DefaultBodyLimit;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-pub use auth::AccessPolicy;
+pub use app_origin::{COOKIE as APP_COOKIE, SDK_PATH};
+pub use auth::{AccessPolicy, Caller};
 pub use error::{ApiError, ErrorBody};
 
 use crate::identity::UserId;
@@ -85,6 +88,7 @@ pub fn routes(node: Node) -> (Router, utoipa::openapi::OpenApi) {
         .merge(ws::routes())
         .merge(social::routes())
         .merge(orgs::routes())
+        .merge(apps::routes())
         .with_state(state.clone())
         .split_for_parts();
     let mut api = openapi_wildcards(api);
@@ -119,15 +123,23 @@ fn openapi_wildcards(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::Open
 /// The full API service: routes behind the access policy and body limit.
 pub fn service(node: Node, policy: AccessPolicy) -> Router {
     let max_body = node.config().api.max_body_mib.saturating_mul(1024 * 1024);
-    let (router, _) = routes(node);
-    router
-        .layer(DefaultBodyLimit::max(
-            usize::try_from(max_body).unwrap_or(usize::MAX),
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::new(policy),
-            auth::guard,
-        ))
+    let (router, _) = routes(node.clone());
+    let body_limit = DefaultBodyLimit::max(usize::try_from(max_body).unwrap_or(usize::MAX));
+    let policy = Arc::new(policy);
+    // App origins (`<app-id>.localhost:<port>`) are answered before the owner's guard.
+    let origins = Arc::new(app_origin::AppOrigins {
+        state: ApiState { node },
+        api: router.clone().layer(body_limit),
+        policy: policy.clone(),
+    });
+    let main = router
+        .layer(body_limit)
+        .layer(axum::middleware::from_fn_with_state(policy, auth::guard));
+    // Dispatch by Host before any routing, so each side routes the request once.
+    Router::new().fallback_service(tower::service_fn(move |req| {
+        let (origins, main) = (origins.clone(), main.clone());
+        async move { Ok::<_, std::convert::Infallible>(app_origin::dispatch(origins, main, req).await) }
+    }))
 }
 
 /// Where a running node's API is, for local clients (`<data dir>/api.json`).
@@ -151,9 +163,28 @@ pub async fn serve(
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(listener, app)
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    gateway.stop_background();
+    served
+}
+
+/// Run the apps' background tasks when they are due (checked every second).
+pub(crate) async fn run_app_tasks(apps: crate::apps::Apps) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let a = apps.clone();
+        let now = crate::apps::now_ms();
+        match tokio::task::spawn_blocking(move || a.run_due(now)).await {
+            Ok(Ok(r)) if r.failed > 0 => {
+                tracing::warn!(ran = r.ran, failed = r.failed, "app tasks failed")
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "running app tasks"),
+            _ => {}
+        }
+    }
 }
 
 /// Run blocking store work off the async runtime.

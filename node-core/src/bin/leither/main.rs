@@ -3,6 +3,7 @@
 //! Every command is a request to the node's API — to the running node if there is one,
 //! else to a node opened inside this process (see `client.rs`).
 
+mod app_cmd;
 mod client;
 mod ident;
 mod mimei_cmd;
@@ -86,6 +87,9 @@ enum Cmd {
     /// Mimei: versioned files and databases.
     #[command(subcommand)]
     Mimei(mimei_cmd::MimeiCmd),
+    /// Mimei apps: publish, install, update, uninstall, grants, open.
+    #[command(subcommand)]
+    App(app_cmd::AppCmd),
     /// Free stored blocks that nothing references.
     Gc,
     /// Print the API URL and token location (for curl and other clients).
@@ -257,6 +261,10 @@ async fn run(cli: Cli, out: &Out) -> Result<()> {
         Cmd::Mimei(m) => {
             let c = connect(&data_dir, &config).await?;
             mimei_cmd::run(&c, out, m).await
+        }
+        Cmd::App(a) => {
+            let c = connect(&data_dir, &config).await?;
+            app_cmd::run(&c, out, a).await
         }
         Cmd::Gc => {
             let c = connect(&data_dir, &config).await?;
