@@ -308,3 +308,42 @@ fn outsiders_forgeries_and_tampering_are_refused() {
         People::parse_org_invite(&People::parse_invite("x").err().unwrap().to_string()).is_err()
     );
 }
+
+#[test]
+fn a_long_history_is_sent_in_parts_and_caught_up_whole() {
+    let (alice, carol) = (user("Alice"), user("Carol"));
+    let all = [&alice, &carol];
+    let org = alice.people.create_org("Club", "").unwrap().org;
+    let inv = alice.people.org_invite(&org).unwrap();
+    carol.people.apply(Some(&inv), None, None, "").unwrap();
+    deliver(&all);
+    alice
+        .people
+        .set_member(&org, &carol.id(), Some(OrgRole::Member))
+        .unwrap();
+    deliver(&all);
+    carol.online.set(false);
+    let text = "y".repeat(7000);
+    let n = 100; // ~700 KiB of signed messages: more than two parts
+    for _ in 0..n {
+        alice.people.chat(&org, &text).unwrap();
+    }
+    deliver(&all);
+    carol.online.set(true);
+    carol.people.catch_up().unwrap();
+    // Alice answers the request with several parts.
+    for o in carol.people.take_outgoing() {
+        alice.people.receive(&o.parcel).unwrap();
+    }
+    let parts = alice.people.take_outgoing();
+    assert!(parts.len() >= 3, "{} parts", parts.len());
+    assert!(
+        parts
+            .iter()
+            .all(|p| p.parcel.len() < HISTORY_PART_BYTES + 16 * 1024)
+    );
+    for o in &parts {
+        carol.people.receive(&o.parcel).unwrap();
+    }
+    assert_eq!(carol.people.history(&org, None, 1000).unwrap().len(), n);
+}
