@@ -11,3 +11,5 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --no-fail-fast
 fi
+echo "== UI and desktop tests (Chromium, Tauri under Xvfb)"
+./tests/ui/run.sh

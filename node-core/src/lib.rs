@@ -6,7 +6,7 @@
 //! | layer | module | owns |
 //! |---|---|---|
 //! | face | [`api`] | HTTP/JSON + WebSocket on loopback, OpenAPI, access checks, error codes |
-//! | wiring | [`node`], [`config`] | one running node: its parts and its configuration |
+//! | wiring | [`node`], [`config`], [`run`] | one running node: its parts, its configuration, starting it (CLI and desktop) |
 //! | ledger | [`ledger`] | org ledger: sparse Merkle sum tree, heartbeat versions, proofs, node groups |
 //! | people | [`people`], [`social`], [`org`] | profile, friends, sealed messages, stream; organizations and their chat; the service that queues their records for the network ([`people::Courier`]) |
 //! | data | [`mimei`] | versioned objects: file tree, database, versions, diff, fork, split, rights |
@@ -35,5 +35,6 @@ pub mod mimei;
 pub mod node;
 pub mod org;
 pub mod people;
+pub mod run;
 pub mod social;
 pub mod store;

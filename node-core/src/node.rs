@@ -49,7 +49,7 @@ impl Node {
         let store = Store::open(
             &dir,
             &StoreConfig {
-                cache_bytes: config.store.cache_mib * 1024 * 1024,
+                cache_bytes: config.limits().store_cache_mib * 1024 * 1024,
             },
         )
         .map_err(|source| NodeError::Store { dir, source })?;

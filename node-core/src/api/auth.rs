@@ -83,6 +83,13 @@ impl AccessPolicy {
             .is_some_and(|h| self.hosts.iter().any(|a| a.eq_ignore_ascii_case(h)))
     }
 
+    /// The request's Host if it is one of this node's own names.
+    pub(crate) fn own_host(&self, headers: &HeaderMap) -> Option<String> {
+        self.host_ok(headers)
+            .then(|| headers.get(header::HOST)?.to_str().ok().map(str::to_string))
+            .flatten()
+    }
+
     fn origin_ok(&self, headers: &HeaderMap) -> bool {
         if headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) == Some("cross-site") {
             return false;

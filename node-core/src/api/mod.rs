@@ -9,13 +9,14 @@ pub mod auth;
 pub mod error;
 mod extract;
 mod files;
+pub mod gateway;
 mod mimei;
 mod node;
 mod orgs;
 mod social;
+pub mod ui;
 mod ws;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -86,7 +87,8 @@ pub fn routes(node: Node) -> (Router, utoipa::openapi::OpenApi) {
         .merge(orgs::routes())
         .with_state(state.clone())
         .split_for_parts();
-    let api = openapi_wildcards(api);
+    let mut api = openapi_wildcards(api);
+    api.merge(gateway::openapi());
     let doc = api.clone();
     let router = router
         .route(
@@ -135,15 +137,14 @@ pub struct ApiInfo {
     pub pid: u32,
 }
 
-/// Serve the API on `listener` until `shutdown` resolves.
+/// Serve the gateway (UI, identity, then the node's API) on `listener` until
+/// `shutdown` resolves.
 pub async fn serve(
-    node: Node,
+    gateway: Arc<gateway::Gateway>,
     listener: tokio::net::TcpListener,
-    token: String,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let addr: SocketAddr = listener.local_addr()?;
-    let app = service(node, AccessPolicy::loopback(addr.port(), token));
+    let app = gateway.router();
     use axum::serve::ListenerExt;
     // Responses go out as headers then streamed body chunks: without NODELAY, Nagle and
     // delayed ACKs add ~40 ms to every request on loopback.

@@ -68,7 +68,19 @@ enum Cmd {
         /// Address of the loopback API (overrides config `api.listen`), e.g. 127.0.0.1:0.
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
+        /// On first run, create or restore the identity in the UI (`leither ui`)
+        /// instead of here; an identity whose key file needs a passphrase is unlocked
+        /// there too.
+        #[arg(long)]
+        onboard: bool,
+        /// Light-node profile (config `node.profile = "light"`): serves only this
+        /// user's data, bounded storage and connections.
+        #[arg(long)]
+        light: bool,
     },
+    /// Print the link that opens this node's UI in a browser, signed in (keep it
+    /// private: it holds the API token, in the part browsers never send).
+    Ui,
     /// Show what this node is and holds.
     Status,
     /// Mimei: versioned files and databases.
@@ -199,7 +211,28 @@ async fn run(cli: Cli, out: &Out) -> Result<()> {
                 println!("{}", words.as_str())
             })
         }
-        Cmd::Run { listen } => run_node(&data_dir, config, listen, &pass, out).await,
+        Cmd::Run {
+            listen,
+            onboard,
+            light,
+        } => run_node(&data_dir, config, listen, onboard, light, &pass, out).await,
+        Cmd::Ui => {
+            let info: ApiInfo = std::fs::read_to_string(data_dir.join(API_INFO_FILE))
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .with_context(|| {
+                    format!(
+                        "no node is running on {} (start one with `leither run`)",
+                        data_dir.display()
+                    )
+                })?;
+            let token = std::fs::read_to_string(data_dir.join(api::auth::TOKEN_FILE))
+                .context("reading the API token")?;
+            let link = format!("{}/#token={}", info.url, token.trim());
+            out.value(&serde_json::json!({"url": info.url, "link": link}), || {
+                println!("{link}")
+            })
+        }
         Cmd::Status => {
             let c = connect(&data_dir, &config).await?;
             let v: serde_json::Value = c.get("/api/v1/node").await?;
@@ -368,6 +401,8 @@ async fn run_node(
     data_dir: &Path,
     mut config: Config,
     listen: Option<std::net::SocketAddr>,
+    onboard: bool,
+    light: bool,
     pass: &ident::PassphraseSource,
     out: &Out,
 ) -> Result<()> {
@@ -375,46 +410,44 @@ async fn run_node(
         config.api.listen = l;
         config.validate()?;
     }
-    if !Identity::exists(data_dir) {
-        init(data_dir, KeyBackend::Auto, None, pass, out)?;
+    if light {
+        config.node.profile = config::Profile::Light;
     }
-    // Unlocking proves the keys are there and the passphrase is right before serving;
-    // the people service (friends, messages, orgs) signs with them.
-    let identity = std::sync::Arc::new(ident::unlock(data_dir, pass)?);
-    let node = open_node(data_dir, &config)?;
-    node.start_people(identity.clone())
-        .context("starting friends, messages and orgs")?;
-    let listener = tokio::net::TcpListener::bind(config.api.listen).await.with_context(|| {
-        format!("listening on {} (is another node running? use --listen 127.0.0.1:0 for a free port)", config.api.listen)
-    })?;
-    let addr = listener.local_addr()?;
-    let url = format!("http://{addr}");
-    let token = api::auth::load_or_create_token(data_dir)?;
-    let info = ApiInfo {
-        url: url.clone(),
-        pid: std::process::id(),
+    let identity = if onboard {
+        None
+    } else {
+        if !Identity::exists(data_dir) {
+            init(data_dir, KeyBackend::Auto, None, pass, out)?;
+        }
+        // Unlocking proves the keys are there and the passphrase is right before serving.
+        Some(ident::unlock(data_dir, pass)?)
     };
-    leither_core::fsutil::write_private_atomic(
-        &data_dir.join(API_INFO_FILE),
-        serde_json::to_string(&info)?.as_bytes(),
-    )?;
-    tracing::info!(%url, data_dir = %data_dir.display(), "Leither node running");
+    let running = leither_core::run::start(leither_core::run::StartOptions {
+        data_dir: data_dir.to_path_buf(),
+        config,
+        identity,
+    })
+    .await?;
+    let url = running.url.clone();
+    let ready = running.gateway.node().is_some();
     out.value(
-        &serde_json::json!({"url": url, "data_dir": data_dir}),
+        &serde_json::json!({"url": url, "data_dir": data_dir, "identity_ready": ready}),
         || {
             println!("Leither node running");
             println!("  API       {url}  (spec: {url}{})", api::OPENAPI_PATH);
+            println!("  UI        {url}/  (`leither ui` prints a signed-in link)");
             println!(
                 "  token     {}",
                 data_dir.join(api::auth::TOKEN_FILE).display()
             );
             println!("  data dir  {}", data_dir.display());
+            if !ready {
+                println!("  identity  none yet: open the UI to create or restore it");
+            }
             println!("Press Ctrl-C to stop.");
         },
     )?;
-    let served = api::serve(node, listener, token, shutdown_signal()).await;
-    let _ = std::fs::remove_file(data_dir.join(API_INFO_FILE));
-    served.context("serving the API")?;
+    running.until(shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }
