@@ -842,6 +842,11 @@ pub struct ConversationView {
 /// org topics, ask for missed chat, send new parcels as they are queued, and try the
 /// undelivered ones again every [`RETRY_EVERY`].
 pub async fn pump(people: People, courier: Arc<dyn Courier>) {
+    pump_every(people, courier, RETRY_EVERY).await
+}
+
+/// [`pump`] with another retry period.
+pub async fn pump_every(people: People, courier: Arc<dyn Courier>, retry_every: Duration) {
     let mut subscribed = BTreeSet::new();
     let p = people.clone();
     if let Err(e) = tokio::task::spawn_blocking(move || p.requeue().and(p.catch_up()))
@@ -850,7 +855,7 @@ pub async fn pump(people: People, courier: Arc<dyn Courier>) {
     {
         tracing::warn!("people: requeue at start failed: {e}");
     }
-    let mut retry = tokio::time::interval(RETRY_EVERY);
+    let mut retry = tokio::time::interval(retry_every);
     retry.tick().await;
     loop {
         tokio::select! {
