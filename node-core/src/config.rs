@@ -18,6 +18,7 @@ pub struct Config {
     pub api: ApiConfig,
     pub store: StoreSection,
     pub log: LogConfig,
+    pub net: crate::net::NetConfig,
 }
 
 /// The loopback HTTP/WebSocket API.

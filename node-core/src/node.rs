@@ -2,7 +2,7 @@
 //! each capability lives in its own module and the API calls it through these handles.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::config::Config;
 use crate::identity::{PublicIdentity, UserId};
@@ -24,6 +24,7 @@ struct Inner {
     identity: PublicIdentity,
     store: Store,
     mimeis: Mimeis,
+    net: Mutex<Option<crate::net::NetHandle>>,
 }
 
 /// Why a node could not start.
@@ -58,6 +59,7 @@ impl Node {
                 identity,
                 store,
                 mimeis,
+                net: Mutex::new(None),
             }),
         })
     }
@@ -86,5 +88,27 @@ impl Node {
 
     pub fn mimeis(&self) -> &Mimeis {
         &self.inner.mimeis
+    }
+
+    /// The network, once started ([`crate::net::start`]); `None` for a local-only node.
+    pub fn net(&self) -> Option<crate::net::NetHandle> {
+        self.net_slot().clone()
+    }
+
+    /// Attach the started network.
+    pub fn set_net(&self, net: crate::net::NetHandle) {
+        *self.net_slot() = Some(net);
+    }
+
+    /// Stop the network (the node keeps working locally).
+    pub async fn stop_net(&self) {
+        let net = self.net_slot().take();
+        if let Some(net) = net {
+            net.shutdown().await;
+        }
+    }
+
+    fn net_slot(&self) -> std::sync::MutexGuard<'_, Option<crate::net::NetHandle>> {
+        self.inner.net.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -30,6 +30,7 @@
 mod blob;
 mod txn;
 
+pub(crate) use blob::decode_list;
 pub use blob::{BlobReader, BlobRef, CHUNK_SIZE};
 pub use txn::WriteTxn;
 

@@ -313,8 +313,15 @@ async fn run_node(
     }
     // Unlocking proves the keys are there and the passphrase is right before serving;
     // the network layer will hold the unlocked identity.
-    let _identity = ident::unlock(data_dir, pass)?;
+    let identity = ident::unlock(data_dir, pass)?;
     let node = open_node(data_dir, &config)?;
+    if config.net.enabled {
+        let net = leither_core::net::start(node.clone(), &identity)
+            .await
+            .context("starting the network")?;
+        node.set_net(net);
+    }
+    drop(identity);
     let listener = tokio::net::TcpListener::bind(config.api.listen).await.with_context(|| {
         format!("listening on {} (is another node running? use --listen 127.0.0.1:0 for a free port)", config.api.listen)
     })?;
