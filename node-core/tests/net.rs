@@ -244,3 +244,149 @@ async fn five_nodes_publish_pull_names_restart() {
     assert_eq!(read(&d, &id, "big.bin"), big);
     assert!(d.net.pull(&id, None).await.unwrap().already_present);
 }
+
+mod common;
+
+/// A `[net]` section for a `leither run` process on loopback.
+fn write_config(dir: &Path, bootstrap: Option<&str>) {
+    std::fs::create_dir_all(dir).unwrap();
+    let boot = bootstrap
+        .map(|b| format!("bootstrap = [\"{b}\"]\n"))
+        .unwrap_or_default();
+    std::fs::write(
+        dir.join("config.toml"),
+        format!(
+            "[net]\nlisten = [\"/ip4/127.0.0.1/tcp/0\", \"/ip4/127.0.0.1/udp/0/quic-v1\"]\nmdns = false\n{boot}"
+        ),
+    )
+    .unwrap();
+}
+
+async fn tcp_addr(p: &common::NodeProc) -> String {
+    let v = p.ok(reqwest::Method::GET, "/api/v1/net/status", None).await;
+    v["listen"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.as_str())
+        .find(|a| a.contains("/tcp/"))
+        .expect("a TCP listen address")
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_processes_pull_and_names_through_the_cli() {
+    use common::{NodeProc, cli, cli_fails};
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    write_config(dirs[0].path(), None);
+    let p1 = NodeProc::start(dirs[0].path()).await;
+    let boot = tcp_addr(&p1).await;
+    write_config(dirs[1].path(), Some(&boot));
+    write_config(dirs[2].path(), Some(&boot));
+    let p2 = NodeProc::start(dirs[1].path()).await;
+    let mut p3 = NodeProc::start(dirs[2].path()).await;
+    let (d1, d2, d3) = (dirs[0].path(), dirs[1].path(), dirs[2].path());
+
+    // Publish on node 1 with the CLI.
+    let id = cli(d1, &["mimei", "create", "--public", "site"])
+        .trim()
+        .to_string();
+    let content: Vec<u8> = (0..600_000u32).map(|i| (i % 253) as u8).collect();
+    let file = dirs[0].path().join("page.bin");
+    std::fs::write(&file, &content).unwrap();
+    cli(
+        d1,
+        &["mimei", "put", &id, "www/page.bin", file.to_str().unwrap()],
+    );
+    cli(d1, &["mimei", "backup", &id]);
+
+    // Node 3 finds and pulls it (the routing record needs a moment to spread).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let pulled = loop {
+        let out = common::leither(d3)
+            .args(["mimei", "pull", &id])
+            .output()
+            .unwrap();
+        if out.status.success() {
+            break String::from_utf8(out.stdout).unwrap();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pull never worked: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert!(pulled.contains("pulled"), "{pulled}");
+    let out = dirs[2].path().join("out.bin");
+    cli(
+        d3,
+        &[
+            "mimei",
+            "get",
+            &format!("{id}@0"),
+            "www/page.bin",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), content);
+    let verify = cli(d3, &["--json", "mimei", "verify", &id]);
+    assert!(verify.contains("\"problems\": []"), "{verify}");
+
+    // Names through the CLI: claim on 1, resolve on 2 and 3, 2 cannot take it.
+    let claimed = cli(d1, &["name", "claim", "my-site", &id]);
+    assert!(claimed.contains(&id), "{claimed}");
+    for d in [d2, d3] {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let out = common::leither(d)
+                .args(["name", "resolve", "my-site"])
+                .output()
+                .unwrap();
+            if out.status.success() {
+                assert!(String::from_utf8_lossy(&out.stdout).contains(&id));
+                break;
+            }
+            assert!(Instant::now() < deadline, "name never resolved");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let (stdout, stderr) = cli_fails(d2, &["--json", "name", "claim", "my-site", &id]);
+    assert!(stdout.contains("name_taken"), "{stdout} {stderr}");
+
+    // Status and peers show the network.
+    let status = cli(d2, &["status"]);
+    assert!(status.contains("NAT"), "{status}");
+    let p1_node = p1
+        .ok(reqwest::Method::GET, "/api/v1/net/status", None)
+        .await["node"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let peers = cli(d2, &["--json", "peers"]);
+    assert!(peers.contains(&p1_node), "{peers}");
+
+    // Restart node 3: same identity, still holds the version, serves it to node 2.
+    let before = cli(d3, &["identity", "show"]);
+    p3.stop();
+    drop(p3);
+    let _p3 = NodeProc::start(d3).await;
+    assert_eq!(cli(d3, &["identity", "show"]), before);
+    cli(
+        d3,
+        &[
+            "mimei",
+            "get",
+            &format!("{id}@0"),
+            "www/page.bin",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), content);
+    let pulled = cli(d2, &["mimei", "pull", &format!("{id}@0")]);
+    assert!(pulled.contains("pulled"), "{pulled}");
+    drop(p2);
+    drop(p1);
+}

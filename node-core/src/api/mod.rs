@@ -10,6 +10,7 @@ pub mod error;
 mod extract;
 mod files;
 mod mimei;
+mod net;
 mod node;
 mod ws;
 
@@ -80,6 +81,7 @@ pub fn routes(node: Node) -> (Router, utoipa::openapi::OpenApi) {
         .merge(mimei::routes())
         .merge(files::routes())
         .merge(ws::routes())
+        .merge(net::routes())
         .with_state(state.clone())
         .split_for_parts();
     let api = openapi_wildcards(api);

@@ -6,6 +6,7 @@
 mod client;
 mod ident;
 mod mimei_cmd;
+mod net_cmd;
 mod output;
 
 use std::path::{Path, PathBuf};
@@ -75,6 +76,15 @@ enum Cmd {
     Mimei(mimei_cmd::MimeiCmd),
     /// Free stored blocks that nothing references.
     Gc,
+    /// Peers this node is connected to.
+    Peers,
+    /// Connect to a peer by multiaddr (`/ip4/…/tcp/…/p2p/…`).
+    Dial { addr: String },
+    /// The signed DHT records this node stores.
+    Records,
+    /// Names in the network: claim, resolve.
+    #[command(subcommand)]
+    Name(net_cmd::NameCmd),
     /// Print the API URL and token location (for curl and other clients).
     Api,
 }
@@ -175,7 +185,9 @@ async fn run(cli: Cli, out: &Out) -> Result<()> {
         Cmd::Run { listen } => run_node(&data_dir, config, listen, &pass, out).await,
         Cmd::Status => {
             let c = connect(&data_dir, &config).await?;
-            let v: serde_json::Value = c.get("/api/v1/node").await?;
+            let mut v: serde_json::Value = c.get("/api/v1/node").await?;
+            let net = net_cmd::status_lines(&c).await;
+            v["net"] = net.clone().unwrap_or(serde_json::Value::Null);
             out.value(&v, || {
                 println!(
                     "node {}",
@@ -192,12 +204,31 @@ async fn run(cli: Cli, out: &Out) -> Result<()> {
                     "blocks    {} ({} bytes; {} on disk)",
                     v["store"]["blocks"], v["store"]["block_bytes"], v["store"]["disk_bytes"]
                 );
+                match &net {
+                    Some(n) => {
+                        println!("net node  {}", n["node"].as_str().unwrap_or(""));
+                        println!(
+                            "peers     {} connected, {} in the routing table",
+                            n["peers"], n["routing_table"]
+                        );
+                        println!("NAT       {}", n["nat"].as_str().unwrap_or(""));
+                        for a in n["listen"].as_array().into_iter().flatten() {
+                            println!("listen    {}", a.as_str().unwrap_or(""));
+                        }
+                        println!("records   {} stored for the DHT", n["stored_records"]);
+                    }
+                    None => println!("net       off"),
+                }
             })
         }
         Cmd::Mimei(m) => {
             let c = connect(&data_dir, &config).await?;
             mimei_cmd::run(&c, out, m).await
         }
+        Cmd::Peers => net_cmd::peers(&connect(&data_dir, &config).await?, out).await,
+        Cmd::Dial { addr } => net_cmd::dial(&connect(&data_dir, &config).await?, out, &addr).await,
+        Cmd::Records => net_cmd::records(&connect(&data_dir, &config).await?, out).await,
+        Cmd::Name(n) => net_cmd::name(&connect(&data_dir, &config).await?, out, n).await,
         Cmd::Gc => {
             let c = connect(&data_dir, &config).await?;
             let v: serde_json::Value = c.post("/api/v1/store/gc", &()).await?;
