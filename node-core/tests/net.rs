@@ -390,3 +390,307 @@ async fn three_processes_pull_and_names_through_the_cli() {
     drop(p2);
     drop(p1);
 }
+
+/// The hostile peer: raw libp2p speaking our protocols, lying in every way it can.
+mod evil {
+    use std::io;
+
+    use futures::prelude::*;
+    use libp2p::kad::store::MemoryStore;
+    use libp2p::request_response::{self, ProtocolSupport};
+    use libp2p::swarm::NetworkBehaviour;
+    use libp2p::{StreamProtocol, identify, kad, noise, tcp, yamux};
+
+    /// Requests arrive as frame payloads; responses and requests go out as raw bytes,
+    /// so this peer can send frames our codec would never write.
+    #[derive(Clone, Default)]
+    pub struct RawCodec;
+
+    impl request_response::Codec for RawCodec {
+        type Protocol = StreamProtocol;
+        type Request = Vec<u8>;
+        type Response = Vec<u8>;
+
+        async fn read_request<T: AsyncRead + Unpin + Send>(
+            &mut self,
+            _: &StreamProtocol,
+            io: &mut T,
+        ) -> io::Result<Vec<u8>> {
+            let mut len = [0u8; 4];
+            io.read_exact(&mut len).await?;
+            let mut buf = vec![0u8; (u32::from_be_bytes(len) as usize).min(4 << 20)];
+            io.read_exact(&mut buf).await?;
+            Ok(buf)
+        }
+        async fn read_response<T: AsyncRead + Unpin + Send>(
+            &mut self,
+            _: &StreamProtocol,
+            io: &mut T,
+        ) -> io::Result<Vec<u8>> {
+            let mut buf = Vec::new();
+            io.take(1 << 20).read_to_end(&mut buf).await?;
+            Ok(buf)
+        }
+        async fn write_request<T: AsyncWrite + Unpin + Send>(
+            &mut self,
+            _: &StreamProtocol,
+            io: &mut T,
+            r: Vec<u8>,
+        ) -> io::Result<()> {
+            io.write_all(&r).await?;
+            io.close().await
+        }
+        async fn write_response<T: AsyncWrite + Unpin + Send>(
+            &mut self,
+            _: &StreamProtocol,
+            io: &mut T,
+            r: Vec<u8>,
+        ) -> io::Result<()> {
+            io.write_all(&r).await?;
+            io.close().await
+        }
+    }
+
+    #[derive(NetworkBehaviour)]
+    pub struct Evil {
+        pub identify: identify::Behaviour,
+        pub kad: kad::Behaviour<MemoryStore>,
+        pub rr: request_response::Behaviour<RawCodec>,
+    }
+
+    pub fn swarm() -> libp2p::Swarm<Evil> {
+        let mut s = libp2p::SwarmBuilder::with_new_identity()
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default(),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .unwrap()
+            .with_behaviour(|key| {
+                let peer = key.public().to_peer_id();
+                let mut kad = kad::Behaviour::with_config(
+                    peer,
+                    MemoryStore::new(peer),
+                    kad::Config::new(leither_core::net::actor::KAD_PROTOCOL),
+                );
+                kad.set_mode(Some(kad::Mode::Server));
+                Evil {
+                    identify: identify::Behaviour::new(identify::Config::new(
+                        "/leither/1".into(),
+                        key.public(),
+                    )),
+                    kad,
+                    rr: request_response::Behaviour::new(
+                        [(leither_core::net::wire::PROTOCOL, ProtocolSupport::Full)],
+                        request_response::Config::default(),
+                    ),
+                }
+            })
+            .unwrap()
+            .with_swarm_config(|c| {
+                c.with_idle_connection_timeout(std::time::Duration::from_secs(60))
+            })
+            .build();
+        s.listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+            .unwrap();
+        s
+    }
+
+    /// A length-prefixed frame of `value`.
+    pub fn frame<T: serde::Serialize>(value: &T) -> Vec<u8> {
+        let body = postcard::to_allocvec(value).unwrap();
+        let mut out = (body.len() as u32).to_be_bytes().to_vec();
+        out.extend(body);
+        out
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hostile_peer_is_refused_and_pull_completes_from_honest_ones() {
+    use futures::StreamExt;
+    use leither_core::identity::{DeviceCert, Keypair, NodeId, UserId};
+    use leither_core::net::records::{self, NameRecord};
+    use leither_core::net::wire::{Bytes, Request, RequestBody, Response};
+    use libp2p::request_response::{Event, Message};
+    use libp2p::swarm::SwarmEvent;
+
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let a = start(dirs[0].path(), &[], false).await;
+    let boot = vec![addr(&a).await];
+    let b = start(dirs[1].path(), &boot, false).await;
+    let c = start(dirs[2].path(), &boot, false).await;
+    let (id, big) = publish(&a, "target");
+    a.net
+        .claim_name("victim", NameTarget::Mimei(id))
+        .await
+        .unwrap();
+    let honest_version = a.node.mimeis().version(&id, 0).unwrap();
+    let honest_info = a.node.mimeis().info(&id).unwrap();
+
+    // The hostile peer joins, announces itself as a holder and starts lying.
+    let mut s = evil::swarm();
+    let evil_peer = *s.local_peer_id();
+    s.dial(boot[0].parse::<libp2p::Multiaddr>().unwrap())
+        .unwrap();
+    let a_peer = a.net.peer_id();
+    let ticks = tokio::time::Instant::now();
+    let mut provided = false;
+    let mut forged = false;
+    let mut huge_sent = false;
+    let mut block_requests = 0usize;
+    let evil_task = tokio::spawn(async move {
+        loop {
+            let ev = tokio::select! {
+                ev = s.select_next_some() => ev,
+                _ = tokio::time::sleep(std::time::Duration::from_millis(50)) => {
+                    if !provided && ticks.elapsed().as_millis() > 300 {
+                        provided = true;
+                        s.behaviour_mut().kad.add_address(&a_peer, boot_addr(&boot[0]));
+                        let _ = s.behaviour_mut().kad.bootstrap();
+                        s.behaviour_mut()
+                            .kad
+                            .start_providing(records::holder_key(&id).into())
+                            .unwrap();
+                    }
+                    if provided && !forged && ticks.elapsed().as_millis() > 800 {
+                        forged = true;
+                        // 1. A name record for the claimed name, validly signed by another user.
+                        let mallory = Keypair::generate().unwrap();
+                        let now = records::now_ms();
+                        let r = NameRecord {
+                            name: "victim".into(),
+                            target: NameTarget::Node(NodeId::from_bytes([7; 32])),
+                            owner: UserId::from_public_key(mallory.public_key()),
+                            seq: u64::MAX / 2,
+                            expires: now + records::RECORD_TTL_MS,
+                        };
+                        let v = records::sign(&mallory, &r).unwrap();
+                        let _ = s.behaviour_mut().kad.put_record(
+                            kad::Record::new(records::name_key("victim"), v),
+                            kad::Quorum::One,
+                        );
+                        // 2. A routing record for A's Mimei from a device that is not A's.
+                        let node = Keypair::generate().unwrap();
+                        let node_id = NodeId::from_public_key(node.public_key());
+                        let cert = DeviceCert::issue(&mallory, node_id, "evil").unwrap();
+                        let fake = records::MimeiRecord {
+                            id,
+                            author: honest_info.author,
+                            app_type: honest_info.app_type.clone(),
+                            ext: honest_info.ext.clone(),
+                            mark: honest_info.mark.clone(),
+                            holder: node_id,
+                            cert,
+                            versions: vec![(9, leither_core::store::BlockHash::of(b"x"))],
+                            seq: u64::MAX / 2,
+                            expires: now + records::RECORD_TTL_MS,
+                        };
+                        let _ = s.behaviour_mut().kad.put_record(
+                            kad::Record::new(records::mimei_key(&id), records::sign(&node, &fake).unwrap()),
+                            kad::Quorum::One,
+                        );
+                        // 3. Unsigned and oversized junk under record keys.
+                        let _ = s.behaviour_mut().kad.put_record(
+                            kad::Record::new(records::name_key("junk"), b"not signed".to_vec()),
+                            kad::Quorum::One,
+                        );
+                        let _ = s.behaviour_mut().kad.put_record(
+                            kad::Record::new(records::name_key("huge"), vec![1u8; 60_000]),
+                            kad::Quorum::One,
+                        );
+                        // 4. A request frame claiming 200 MiB.
+                        s.behaviour_mut().rr.send_request(&a_peer, (200u32 << 20).to_be_bytes().to_vec());
+                        huge_sent = true;
+                    }
+                    continue;
+                }
+            };
+            if let SwarmEvent::NewListenAddr { address, .. } = &ev {
+                s.add_external_address(address.clone());
+            }
+            if let SwarmEvent::Behaviour(evil::EvilEvent::Rr(Event::Message {
+                message:
+                    Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            })) = ev
+            {
+                let Ok(req) = postcard::from_bytes::<Request>(&request) else {
+                    continue;
+                };
+                let answer = match req.body {
+                    // The version record is honest (it is checked against A's signed digest)…
+                    RequestBody::Version { .. } => evil::frame(&Response::Version {
+                        info: Box::new(honest_info.clone()),
+                        record: Box::new(honest_version.clone()),
+                    }),
+                    // …the blocks are not: garbage, or a frame claiming 100 MiB.
+                    RequestBody::Blocks { hashes, .. } => {
+                        block_requests += 1;
+                        if block_requests.is_multiple_of(2) {
+                            (100u32 << 20).to_be_bytes().to_vec()
+                        } else {
+                            evil::frame(&Response::Blocks(
+                                hashes
+                                    .iter()
+                                    .map(|_| Some(Bytes(vec![0xAB; 1000])))
+                                    .collect(),
+                            ))
+                        }
+                    }
+                    _ => evil::frame(&Response::error("no", "no")),
+                };
+                let _ = s.behaviour_mut().rr.send_response(channel, answer);
+            }
+            let _ = huge_sent;
+        }
+    });
+
+    fn boot_addr(s: &str) -> libp2p::Multiaddr {
+        s.parse().unwrap()
+    }
+    use libp2p::kad;
+
+    // Give the lies time to spread, then pull on C: it must complete from A (and B).
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let providers = c.net.providers(records::holder_key(&id)).await.unwrap();
+    assert!(
+        providers.contains(&evil_peer),
+        "the hostile peer should be a known holder: {providers:?}"
+    );
+    let report = c.net.pull(&id, None).await.unwrap();
+    assert_eq!(report.version, 0);
+    assert_eq!(read(&c, &id, "big.bin"), big);
+    assert!(
+        report.holders_dropped.contains(&evil_peer.to_string()),
+        "the hostile peer should have been dropped: {report:?}"
+    );
+    let v = c.node.mimeis().verify(c.node.user(), &id).unwrap();
+    assert!(v.problems.is_empty(), "{:?}", v.problems);
+
+    // The forged records were not stored anywhere and do not win lookups.
+    for n in [&a, &b, &c] {
+        for (_, r) in n.net.records().await.unwrap() {
+            if let leither_core::net::Valid::Name(nr) = &r {
+                assert_eq!(nr.name, "victim");
+                assert_eq!(&nr.owner, a.node.user());
+            }
+            if let leither_core::net::Valid::Mimei(mr) = &r {
+                assert_eq!(mr.holder, a.net.node_id());
+            }
+        }
+        let name = n.net.resolve_name("victim").await.unwrap();
+        assert_eq!(name.target, NameTarget::Mimei(id));
+        assert_eq!(
+            n.net.mimei_record(&id).await.unwrap().newest().unwrap().0,
+            0
+        );
+        assert!(n.net.resolve_name("junk").await.is_err());
+        assert!(n.net.resolve_name("huge").await.is_err());
+    }
+    // A survived the oversized frame and still serves.
+    assert!(a.net.status().await.unwrap().peers >= 2);
+    evil_task.abort();
+}

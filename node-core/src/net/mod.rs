@@ -423,12 +423,12 @@ impl NetHandle {
                 peer,
                 wire::RequestBody::App {
                     kind: kind.to_string(),
-                    body,
+                    body: wire::Bytes(body),
                 },
             )
             .await?
         {
-            wire::Response::App(bytes) => Ok(bytes),
+            wire::Response::App(bytes) => Ok(bytes.0),
             wire::Response::Error { code, message } => Err(NetError::Refused { code, message }),
             other => Err(NetError::Peer {
                 peer: peer.to_string(),

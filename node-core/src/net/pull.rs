@@ -72,14 +72,14 @@ pub(crate) async fn serve(
                 node,
                 user,
                 kind,
-                body,
+                body: body.0,
                 reply: tx,
             };
             if inbound.try_send(msg).is_err() {
                 return Response::error("busy", "no handler for messages or queue full");
             }
             match tokio::time::timeout(std::time::Duration::from_secs(30), rx).await {
-                Ok(Ok(bytes)) => Response::App(bytes),
+                Ok(Ok(bytes)) => Response::App(wire::Bytes(bytes)),
                 _ => Response::error("no_answer", "the message was not answered"),
             }
         }
@@ -141,7 +141,7 @@ pub(crate) async fn serve(
                     match store.get_block(&h) {
                         Ok(data) if data.len() <= budget || out.is_empty() => {
                             budget = budget.saturating_sub(data.len());
-                            out.push(Some(data));
+                            out.push(Some(wire::Bytes(data)));
                         }
                         _ => out.push(None),
                     }
@@ -359,7 +359,7 @@ pub(crate) async fn pull(
         let mut bad = false;
         for (h, data) in batch.iter().zip(blocks) {
             match data {
-                Some(d) if BlockHash::of(&d) == *h => good.push((*h, d)),
+                Some(wire::Bytes(d)) if BlockHash::of(&d) == *h => good.push((*h, d)),
                 Some(_) => {
                     bad = true;
                     want.push_back(*h);

@@ -41,20 +41,20 @@ pub enum RequestBody {
     /// Please keep a copy of this Mimei (pull it from me).
     Backup { mimei: MimeiId },
     /// An application message (social, org): the kind names the handler.
-    App { kind: String, body: Vec<u8> },
+    App { kind: String, body: Bytes },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Response {
     /// One entry per requested digest, in order; `None` when not sent (unknown or over
     /// the byte budget: ask again).
-    Blocks(Vec<Option<Vec<u8>>>),
+    Blocks(Vec<Option<Bytes>>),
     Version {
         info: Box<MimeiInfo>,
         record: Box<VersionRecord>,
     },
     Accepted,
-    App(Vec<u8>),
+    App(Bytes),
     Error {
         code: String,
         message: String,
@@ -67,6 +67,36 @@ impl Response {
             code: code.into(),
             message: message.into(),
         }
+    }
+}
+
+/// A byte string encoded as one length-prefixed run (serde's default for `Vec<u8>`
+/// goes byte by byte, which costs seconds per GiB of blocks).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bytes(pub Vec<u8>);
+
+impl Serialize for Bytes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Bytes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Bytes, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Bytes;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Bytes, E> {
+                Ok(Bytes(v.to_vec()))
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Bytes, E> {
+                Ok(Bytes(v))
+            }
+        }
+        d.deserialize_byte_buf(V)
     }
 }
 
