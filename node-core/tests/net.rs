@@ -694,3 +694,94 @@ async fn hostile_peer_is_refused_and_pull_completes_from_honest_ones() {
     assert!(a.net.status().await.unwrap().peers >= 2);
     evil_task.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn second_device_follows_the_database_peer_backup_wins_conflicts() {
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // Two devices of one user: B recovers A's identity from the phrase.
+    let (ida, phrase) = Identity::create(da.path(), &options(), pass).unwrap();
+    drop(ida);
+    Identity::recover(db.path(), &phrase, &options(), pass).unwrap();
+    let a = start(da.path(), &[], false).await;
+    let b = start(db.path(), &[addr(&a).await], false).await;
+    assert_eq!(a.node.user(), b.node.user());
+    assert_ne!(a.net.node_id(), b.net.node_id());
+
+    let user = *a.node.user();
+    let m = a.node.mimeis();
+    let id = m
+        .create(
+            &user,
+            &NewMimei {
+                app_type: "notes".into(),
+                ext: String::new(),
+                mark: "synced".into(),
+                rights: None, // private: only this user's devices may read it
+            },
+        )
+        .unwrap()
+        .id;
+    let put = |k: &str, v: Option<&str>| (k.to_string(), v.map(|v| v.as_bytes().to_vec()));
+    m.db_write(
+        &user,
+        &id,
+        &[
+            put("k1", Some("a")),
+            put("k2", Some("b")),
+            put("k4", Some("d")),
+        ],
+    )
+    .unwrap();
+    m.backup(&user, &id, "v0").unwrap();
+    eventually("routing record", || async {
+        b.net.mimei_record(&id).await.ok()
+    })
+    .await;
+
+    b.net.follow_db(&id).await.unwrap();
+    let get = |n: &TestNode, k: &str| {
+        n.node
+            .mimeis()
+            .db_get(n.node.user(), &id, VersionRef::Cur, k)
+            .unwrap()
+            .map(|v| String::from_utf8(v).unwrap())
+    };
+    assert_eq!(get(&b, "k1").as_deref(), Some("a"));
+    assert_eq!(get(&b, "k2").as_deref(), Some("b"));
+
+    // Both sides change things; A's next backup reaches B by itself.
+    let bm = b.node.mimeis();
+    bm.db_write(
+        &user,
+        &id,
+        &[put("k2", Some("local")), put("k3", Some("only-b"))],
+    )
+    .unwrap();
+    m.db_write(
+        &user,
+        &id,
+        &[
+            put("k1", Some("a2")),
+            put("k2", Some("b2")),
+            put("k4", None),
+        ],
+    )
+    .unwrap();
+    m.backup(&user, &id, "v1").unwrap();
+    eventually("followed backup merged", || async {
+        (get(&b, "k1").as_deref() == Some("a2")).then_some(())
+    })
+    .await;
+    assert_eq!(
+        get(&b, "k2").as_deref(),
+        Some("b2"),
+        "the peer's backup wins a key both changed"
+    );
+    assert_eq!(
+        get(&b, "k3").as_deref(),
+        Some("only-b"),
+        "local keys the peer did not touch survive"
+    );
+    assert_eq!(get(&b, "k4"), None, "a key the peer deleted is deleted");
+    assert!(b.node.mimeis().version(&id, 1).is_ok());
+}

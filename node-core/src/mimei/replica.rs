@@ -139,3 +139,51 @@ impl Mimeis {
             .collect()
     }
 }
+
+impl Mimeis {
+    /// Bring a followed peer's database changes into `cur` (SPEC P3, "after each
+    /// backup" mode). `theirs` is a version pulled from the peer, `base` the version
+    /// merged the time before (`None`: nothing yet).
+    ///
+    /// Conflict rule: for every key whose value differs between `base` and `theirs`,
+    /// `cur` takes `theirs`' value (or loses the key if `theirs` has none) — the peer's
+    /// later backup wins a key both sides changed. Keys the peer did not change keep
+    /// their local value, so local edits to other keys survive. One atomic write.
+    /// Returns how many keys changed in `cur`.
+    pub fn merge_db_version(
+        &self,
+        who: &crate::identity::UserId,
+        id: &MimeiId,
+        base: Option<u64>,
+        theirs: u64,
+    ) -> Result<usize> {
+        use std::collections::BTreeMap;
+        let rows = |n: Option<u64>| -> Result<BTreeMap<String, Vec<u8>>> {
+            Ok(match n {
+                None => BTreeMap::new(),
+                Some(n) => self
+                    .db_all_at(self.version(id, n)?.db_root)?
+                    .into_iter()
+                    .map(|e| (e.key, e.value))
+                    .collect(),
+            })
+        };
+        let (old, new) = (rows(base)?, rows(Some(theirs))?);
+        let cur: BTreeMap<String, Vec<u8>> = self
+            .db_cur_all(id)?
+            .into_iter()
+            .map(|e| (e.key, e.value))
+            .collect();
+        let mut ops = Vec::new();
+        for k in old.keys().chain(new.keys()) {
+            let (o, n) = (old.get(k), new.get(k));
+            if o != n && cur.get(k) != n && !ops.iter().any(|(x, _): &(String, _)| x == k) {
+                ops.push((k.clone(), n.cloned()));
+            }
+        }
+        if !ops.is_empty() {
+            self.db_write(who, id, &ops)?;
+        }
+        Ok(ops.len())
+    }
+}

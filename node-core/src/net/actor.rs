@@ -184,7 +184,7 @@ pub enum Command {
     },
     GetRecord {
         key: Vec<u8>,
-        reply: oneshot::Sender<Result<Valid, NetError>>,
+        reply: oneshot::Sender<Result<(Valid, LookupStats), NetError>>,
     },
     Provide {
         key: Vec<u8>,
@@ -211,12 +211,19 @@ pub enum Command {
     },
 }
 
+/// How a DHT lookup went: peers asked and answered.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LookupStats {
+    pub requests: u32,
+    pub successes: u32,
+}
+
 enum Pending {
     Put(oneshot::Sender<Result<usize, NetError>>),
     Get {
         key: Vec<u8>,
         found: Vec<Valid>,
-        reply: oneshot::Sender<Result<Valid, NetError>>,
+        reply: oneshot::Sender<Result<(Valid, LookupStats), NetError>>,
     },
     Provide(oneshot::Sender<Result<(), NetError>>),
     Providers {
@@ -399,7 +406,11 @@ impl Actor {
                     found.push(v);
                 }
                 if self.swarm.connected_peers().next().is_none() {
-                    let _ = reply.send(records::choose(found).ok_or_else(|| not_found(&key)));
+                    let _ = reply.send(
+                        records::choose(found)
+                            .map(|v| (v, LookupStats::default()))
+                            .ok_or_else(|| not_found(&key)),
+                    );
                     return;
                 }
                 let q = self
@@ -653,13 +664,22 @@ impl Actor {
                 }
             }
             kad::Event::OutboundQueryProgressed {
-                id, result, step, ..
-            } => self.query_progress(id, result, step.last),
+                id,
+                result,
+                step,
+                stats,
+            } => self.query_progress(id, result, step.last, stats),
             _ => {}
         }
     }
 
-    fn query_progress(&mut self, id: QueryId, result: QueryResult, last: bool) {
+    fn query_progress(
+        &mut self,
+        id: QueryId,
+        result: QueryResult,
+        last: bool,
+        stats: kad::QueryStats,
+    ) {
         let Some(mut pending) = self.queries.remove(&id) else {
             return;
         };
@@ -714,7 +734,15 @@ impl Actor {
         }
         match pending {
             Pending::Get { key, found, reply } => {
-                let _ = reply.send(records::choose(found).ok_or_else(|| not_found(&key)));
+                let stats = LookupStats {
+                    requests: stats.num_requests(),
+                    successes: stats.num_successes(),
+                };
+                let _ = reply.send(
+                    records::choose(found)
+                        .map(|v| (v, stats))
+                        .ok_or_else(|| not_found(&key)),
+                );
             }
             Pending::Providers { found, reply } => {
                 let _ = reply.send(found.into_iter().collect());

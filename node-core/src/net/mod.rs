@@ -295,6 +295,11 @@ pub async fn start(node: Node, identity: &Identity) -> Result<NetHandle, NetErro
 
 const NAMES_FILE: &str = "names.json";
 
+/// The gossipsub topic on which a Mimei's holders announce each new version.
+pub fn follow_topic(id: &MimeiId) -> String {
+    format!("leither/follow/{id}")
+}
+
 fn load_names(node: &Node) -> HashMap<String, NameTarget> {
     std::fs::read(node.data_dir().join(NAMES_FILE))
         .ok()
@@ -379,6 +384,14 @@ impl NetHandle {
 
     /// Look a record up; only valid records are considered (see [`records::choose`]).
     pub async fn get_record(&self, key: Vec<u8>) -> Result<Valid, NetError> {
+        Ok(self.get_record_traced(key).await?.0)
+    }
+
+    /// [`get_record`](Self::get_record) with how many peers the lookup asked.
+    pub async fn get_record_traced(
+        &self,
+        key: Vec<u8>,
+    ) -> Result<(Valid, actor::LookupStats), NetError> {
         self.call(|tx| actor::Command::GetRecord { key, reply: tx })
             .await?
     }
@@ -627,6 +640,73 @@ impl NetHandle {
         Ok(out)
     }
 
+    /// Follow `id`'s database (SPEC P3, after each backup): pull the newest version now
+    /// and every version announced later, and merge each into this node's `cur` with
+    /// [`Mimeis::merge_db_version`](crate::mimei::Mimeis::merge_db_version) (the
+    /// peer's later backup wins a key both changed; other local keys survive). The
+    /// local user needs write access (typically another device of the same user).
+    /// Runs until the network stops; returns once the first merge is done.
+    pub async fn follow_db(&self, id: &MimeiId) -> Result<(), NetError> {
+        let mut rx = self.subscribe(&follow_topic(id)).await?;
+        let rec = self.mimei_record(id).await?;
+        let first = rec
+            .newest()
+            .ok_or_else(|| NetError::NotFound(format!("{id} has no version")))?
+            .0;
+        let base = self.merge_from(id, None, first).await?;
+        let h = self.clone();
+        let id = *id;
+        tokio::spawn(async move {
+            let mut base = base;
+            loop {
+                let msg = tokio::select! {
+                    _ = h.inner.cmd.closed() => return,
+                    m = rx.recv() => m,
+                };
+                let n = match msg {
+                    Ok(m) => match <[u8; 8]>::try_from(m.data.as_slice()) {
+                        Ok(b) => u64::from_be_bytes(b),
+                        Err(_) => continue,
+                    },
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(_) => return,
+                };
+                if base.is_some_and(|b| n <= b) {
+                    continue;
+                }
+                // The routing record may lag the announcement by a moment.
+                for _ in 0..20 {
+                    match h.merge_from(&id, base, n).await {
+                        Ok(b) => {
+                            base = b;
+                            break;
+                        }
+                        Err(e) => {
+                            tracing::debug!(mimei = %id, version = n, "follow: {e}");
+                            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                        }
+                    }
+                }
+            }
+        });
+        Ok(())
+    }
+
+    async fn merge_from(
+        &self,
+        id: &MimeiId,
+        base: Option<u64>,
+        n: u64,
+    ) -> Result<Option<u64>, NetError> {
+        pull::pull(self, id, Some(n), &[]).await?;
+        let (m, who, id2) = (self.node().mimeis().clone(), self.user_id(), *id);
+        let changed = tokio::task::spawn_blocking(move || m.merge_db_version(&who, &id2, base, n))
+            .await
+            .map_err(|e| NetError::Internal(e.to_string()))??;
+        tracing::info!(mimei = %id, version = n, changed, "merged a followed database");
+        Ok(Some(n))
+    }
+
     /// Ask `peer` to keep a copy of `id` (it pulls it from this node).
     pub async fn backup_request(&self, peer: &str, id: &MimeiId) -> Result<(), NetError> {
         let peer = parse_peer(peer)?;
@@ -686,10 +766,12 @@ impl NetHandle {
                 _ = self.inner.cmd.closed() => return,
                 _ = tick.tick() => self.republish().await,
                 ev = events.recv() => match ev {
-                    Ok(crate::mimei::MimeiEvent::Backup { id, .. }) => {
+                    Ok(crate::mimei::MimeiEvent::Backup { id, version }) => {
                         if let Err(e) = self.announce_mimei(&id).await {
                             tracing::debug!(mimei = %id, "announce: {e}");
                         }
+                        // Tell followers (no subscriber yet is fine).
+                        let _ = self.publish(&follow_topic(&id), version.to_be_bytes().to_vec()).await;
                     }
                     Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
                     Err(broadcast::error::RecvError::Closed) => return,
