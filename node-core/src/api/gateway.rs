@@ -76,6 +76,8 @@ pub enum GatewayError {
     Node(#[from] crate::node::NodeError),
     #[error("starting friends, messages and orgs: {0}")]
     People(#[from] crate::people::PeopleError),
+    #[error("starting the network: {0}")]
+    Net(#[from] crate::net::NetError),
 }
 
 impl Gateway {
@@ -200,6 +202,24 @@ impl Gateway {
                 }
             }
         }))
+    }
+
+    /// Start the open node's network (`[net] enabled`), once. Separate from
+    /// [`Gateway::open`] because the network starts asynchronously.
+    pub async fn start_network(&self) -> Result<(), GatewayError> {
+        let ready = match &*self.phase.read().unwrap_or_else(|e| e.into_inner()) {
+            Phase::Ready(r) => Some((r.node.clone(), r.identity.clone())),
+            _ => None,
+        };
+        let Some((node, identity)) = ready else {
+            return Ok(());
+        };
+        if !self.config.net.enabled || node.net().is_some() {
+            return Ok(());
+        }
+        let net = crate::net::start(node.clone(), &identity).await?;
+        node.set_net(net);
+        Ok(())
     }
 
     /// Stop what runs in the background for the open node (server shutdown).
@@ -382,6 +402,7 @@ fn gateway_error(e: GatewayError) -> ApiError {
         GatewayError::Identity(i) => identity_error(i),
         GatewayError::Node(n) => ApiError::internal(n.to_string()),
         GatewayError::People(p) => ApiError::internal(p.to_string()),
+        GatewayError::Net(n) => ApiError::internal(n.to_string()),
     }
 }
 
@@ -432,6 +453,7 @@ async fn install(
         Ok(phrase.map(|p| p.show().as_str().to_string()))
     })
     .await??;
+    gw.start_network().await.map_err(gateway_error)?;
     Ok(Json(SetupResponse {
         status: gw.status(),
         recovery_phrase: phrase,
@@ -505,6 +527,7 @@ async fn unlock(
         Ok(())
     })
     .await??;
+    gw.start_network().await.map_err(gateway_error)?;
     Ok(Json(SetupResponse {
         status: gw.status(),
         recovery_phrase: None,

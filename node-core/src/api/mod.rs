@@ -13,6 +13,7 @@ mod extract;
 mod files;
 pub mod gateway;
 mod mimei;
+mod net;
 mod node;
 mod orgs;
 mod social;
@@ -89,6 +90,7 @@ pub fn routes(node: Node) -> (Router, utoipa::openapi::OpenApi) {
         .merge(social::routes())
         .merge(orgs::routes())
         .merge(apps::routes())
+        .merge(net::routes())
         .with_state(state.clone())
         .split_for_parts();
     let mut api = openapi_wildcards(api);
