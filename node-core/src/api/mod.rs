@@ -6,6 +6,7 @@
 //! runtime when it touches disk), map errors in [`error`]. Access control is in [`auth`].
 
 pub mod auth;
+pub mod bridge;
 pub mod error;
 mod extract;
 mod files;
@@ -113,15 +114,17 @@ fn openapi_wildcards(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::Open
 /// The full API service: routes behind the access policy and body limit.
 pub fn service(node: Node, policy: AccessPolicy) -> Router {
     let max_body = node.config().api.max_body_mib.saturating_mul(1024 * 1024);
-    let (router, _) = routes(node);
-    router
+    let (router, _) = routes(node.clone());
+    let api = router
         .layer(DefaultBodyLimit::max(
             usize::try_from(max_body).unwrap_or(usize::MAX),
         ))
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(policy),
             auth::guard,
-        ))
+        ));
+    // The HTTP bridge (public release content) sits beside the guarded API, not in it.
+    bridge::routes(node, Arc::new(bridge::LocalOnly)).merge(api)
 }
 
 /// Where a running node's API is, for local clients (`<data dir>/api.json`).

@@ -37,6 +37,7 @@ mod fs;
 mod info;
 mod owned;
 mod path;
+mod public;
 mod refs;
 mod transfer;
 mod tree;
