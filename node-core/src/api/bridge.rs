@@ -27,7 +27,12 @@
 //! new release can change what a URL names, so caches revalidate by ETag after a minute.
 //!
 //! ## Speed
-//! Versions never change, so `(Mimei, version, path)` → answer is cached: files up to
+//! Which version is a Mimei's public release is cached per Mimei and dropped on every
+//! `Released` / `RightsChanged` event; [`Mimeis`](crate::mimei::Mimeis) emits those
+//! before the call that made the change returns, and each request first takes the
+//! pending events, so a request never sees a release or rights older than the last
+//! acknowledged change. Versions never change, so `(Mimei, version, path)` → answer is
+//! cached too: files up to
 //! [`CACHE_FILE_MAX`] keep their (verified) bytes in memory and are sent in one write;
 //! larger ones keep their chunk list and are streamed chunk by chunk, each chunk verified.
 //! Header values (ETag, type, length) are computed once per cached file. The cache
@@ -40,7 +45,7 @@
 
 use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -50,7 +55,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::future::BoxFuture;
 
 use super::error::ApiError;
-use crate::mimei::{EntryKind, MimeiError, MimeiId, MimeiPath, VersionRecord};
+use crate::mimei::{EntryKind, MimeiError, MimeiEvent, MimeiId, MimeiPath, VersionRecord};
 use crate::node::Node;
 use crate::store::{BlobReader, BlobRef};
 
@@ -97,10 +102,16 @@ impl ReleaseSource for LocalOnly {
 
 /// The bridge's routes (no access guard: see the module docs).
 pub fn routes(node: Node, source: Arc<dyn ReleaseSource>) -> Router {
+    let events = node.mimeis().subscribe();
     let state = Bridge(Arc::new(Inner {
         node,
         source,
         cache: RwLock::new(Cache::default()),
+        releases: Mutex::new(Releases {
+            events,
+            generation: 0,
+            by_mimei: HashMap::new(),
+        }),
     }));
     Router::new()
         .route(
@@ -122,6 +133,37 @@ struct Inner {
     node: Node,
     source: Arc<dyn ReleaseSource>,
     cache: RwLock<Cache>,
+    releases: Mutex<Releases>,
+}
+
+/// Public release of each Mimei asked for (`None`: private or nothing released).
+struct Releases {
+    events: tokio::sync::broadcast::Receiver<MimeiEvent>,
+    /// Bumped by every release or rights change seen: a value computed before a bump
+    /// may be stale and is not stored.
+    generation: u64,
+    by_mimei: HashMap<MimeiId, Option<Arc<VersionRecord>>>,
+}
+
+impl Releases {
+    /// Apply the changes announced since the last call.
+    fn catch_up(&mut self) {
+        use tokio::sync::broadcast::error::TryRecvError;
+        loop {
+            match self.events.try_recv() {
+                Ok(MimeiEvent::Released { id, .. } | MimeiEvent::RightsChanged { id }) => {
+                    self.by_mimei.remove(&id);
+                    self.generation += 1;
+                }
+                Ok(_) => {}
+                Err(TryRecvError::Lagged(_)) => {
+                    self.by_mimei.clear();
+                    self.generation += 1;
+                }
+                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+            }
+        }
+    }
 }
 
 /// What a request path names in one version.
@@ -132,6 +174,8 @@ enum Hit {
 }
 
 struct FileHit {
+    /// Headers of a plain `200 OK`, made once.
+    ok_headers: HeaderMap,
     size: u64,
     etag: HeaderValue,
     content_type: HeaderValue,
@@ -195,8 +239,8 @@ fn not_found(message: &str) -> Response {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", message).into_response()
 }
 
-async fn serve(State(b): State<Bridge>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
-    match serve_inner(&b, &method, &uri, &headers).await {
+async fn serve(State(b): State<Bridge>, req: axum::extract::Request) -> Response {
+    match serve_inner(&b, req.method(), req.uri(), req.headers()).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
@@ -216,7 +260,7 @@ async fn serve_inner(
         return Ok(redirect(uri));
     };
     let target = percent_decode(target)?;
-    let id = match MimeiId::from_str(&target) {
+    let id = match MimeiId::from_str(target.as_ref()) {
         Ok(id) => id,
         Err(_) => match b.0.source.resolve(&target).await {
             Some(id) => id,
@@ -236,27 +280,24 @@ async fn serve_inner(
         return Ok(not_found("no public release of this Mimei here"));
     };
     let number = release.number;
+    let path: &str = &path;
     let cached =
         b.0.cache
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&id, number, &path);
+            .get(&id, number, path);
     let hit = match cached {
         Some(h) => h,
         None => {
             let node = b.0.node.clone();
-            let p = path.clone();
+            let p = path.to_string();
             let hit = tokio::task::spawn_blocking(move || lookup(&node, &release, &p)).await??;
             let Some(hit) = hit else {
                 return Ok(not_found("no such file in the release"));
             };
             let hit = Arc::new(hit);
-            b.0.cache.write().unwrap_or_else(|p| p.into_inner()).insert(
-                id,
-                number,
-                &path,
-                hit.clone(),
-            );
+            let mut cache = b.0.cache.write().unwrap_or_else(|p| p.into_inner());
+            cache.insert(id, number, path, hit.clone());
             hit
         }
     };
@@ -267,19 +308,36 @@ async fn serve_inner(
 }
 
 /// The public release of `id`, fetching it through the source when it is not here.
-async fn public_release(b: &Bridge, id: &MimeiId) -> Result<Option<VersionRecord>, ApiError> {
+async fn public_release(b: &Bridge, id: &MimeiId) -> Result<Option<Arc<VersionRecord>>, ApiError> {
+    let generation = {
+        let mut r = b.0.releases.lock().unwrap_or_else(|p| p.into_inner());
+        r.catch_up();
+        if let Some(known) = r.by_mimei.get(id) {
+            return Ok(known.clone());
+        }
+        r.generation
+    };
     let m = b.0.node.mimeis();
-    match m.public_release(id) {
-        Err(MimeiError::NotFound(_)) => {}
-        other => return Ok(other?),
+    let found = match m.public_release(id) {
+        Err(MimeiError::NotFound(_)) => {
+            if !b.0.source.fetch(id).await? {
+                return Ok(None);
+            }
+            match m.public_release(id) {
+                // Not cached: it may arrive later.
+                Err(MimeiError::NotFound(_)) => return Ok(None),
+                other => other?,
+            }
+        }
+        other => other?,
+    };
+    let found = found.map(Arc::new);
+    let mut r = b.0.releases.lock().unwrap_or_else(|p| p.into_inner());
+    r.catch_up();
+    if r.generation == generation {
+        r.by_mimei.insert(*id, found.clone());
     }
-    if !b.0.source.fetch(id).await? {
-        return Ok(None);
-    }
-    match m.public_release(id) {
-        Err(MimeiError::NotFound(_)) => Ok(None),
-        other => Ok(other?),
-    }
+    Ok(found)
 }
 
 /// What `path` names in `release` (blocking: reads blocks).
@@ -318,15 +376,22 @@ fn lookup(node: &Node, release: &VersionRecord, path: &str) -> Result<Option<Hit
         .unwrap_or("application/octet-stream");
     let etag = HeaderValue::from_str(&format!("\"{hash}\""))
         .map_err(|e| ApiError::internal(e.to_string()))?;
+    let content_type = HeaderValue::from_static(content_type);
+    let mut ok_headers = HeaderMap::with_capacity(10);
+    common_headers(&mut ok_headers, &etag);
+    ok_headers.insert(header::CONTENT_TYPE, content_type.clone());
+    ok_headers.insert(header::ACCEPT_RANGES, BYTES);
+    ok_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
     let (body, reader) = if size <= CACHE_FILE_MAX {
         (Some(Bytes::from(reader.read_all()?)), None)
     } else {
         (None, Some(reader))
     };
     Ok(Some(Hit::File(Box::new(FileHit {
+        ok_headers,
         size,
         etag,
-        content_type: HeaderValue::from_static(content_type),
+        content_type,
         length: HeaderValue::from(size),
         body,
         reader,
@@ -347,13 +412,28 @@ fn redirect(uri: &Uri) -> Response {
     }
 }
 
-fn respond(f: &FileHit, method: &Method, req: &HeaderMap) -> Response {
-    let mut h = HeaderMap::with_capacity(10);
-    h.insert(header::ETAG, f.etag.clone());
+/// Headers of every answer about a file, 304 included.
+fn common_headers(h: &mut HeaderMap, etag: &HeaderValue) {
+    h.insert(header::ETAG, etag.clone());
     h.insert(header::CACHE_CONTROL, CACHE_CONTROL);
     h.insert(header::CONTENT_SECURITY_POLICY, SANDBOX);
     h.insert(header::X_CONTENT_TYPE_OPTIONS, NOSNIFF);
     h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, ANY);
+}
+
+fn respond(f: &FileHit, method: &Method, req: &HeaderMap) -> Response {
+    // The common case: a plain GET of a file held in memory.
+    if let Some(b) = &f.body
+        && *method == Method::GET
+        && !req.contains_key(header::IF_NONE_MATCH)
+        && !req.contains_key(header::RANGE)
+    {
+        let mut resp = Response::new(Body::from(b.clone()));
+        *resp.headers_mut() = f.ok_headers.clone();
+        return resp;
+    }
+    let mut h = HeaderMap::with_capacity(10);
+    common_headers(&mut h, &f.etag);
 
     if let Some(inm) = req.get(header::IF_NONE_MATCH)
         && etag_matches(inm.as_bytes(), f.etag.as_bytes())
@@ -464,9 +544,9 @@ fn parse_range(r: &[u8], size: u64) -> Range {
 }
 
 /// `%XX` escapes of a URL path → UTF-8 text.
-fn percent_decode(s: &str) -> Result<String, ApiError> {
+fn percent_decode(s: &str) -> Result<std::borrow::Cow<'_, str>, ApiError> {
     if !s.contains('%') {
-        return Ok(s.to_string());
+        return Ok(s.into());
     }
     let bad = || {
         ApiError::new(
@@ -490,6 +570,7 @@ fn percent_decode(s: &str) -> Result<String, ApiError> {
         }
     }
     String::from_utf8(out)
+        .map(Into::into)
         .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "bad_path", "path is not UTF-8"))
 }
 
