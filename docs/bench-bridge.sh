@@ -43,7 +43,7 @@ chmod -R a+rX "$W/www"
 # --- Leither: a public Mimei holding the two files, released.
 export LEITHER_PASSPHRASE=bench RUST_LOG=warn
 L() { "$LEITHER_BIN" --data-dir "$W/node" "$@"; }
-L run --listen 127.0.0.1:0 >/dev/null 2>"$W/node.log" &
+"$LEITHER_BIN" --data-dir "$W/node" run --listen 127.0.0.1:0 >/dev/null 2>"$W/node.log" &
 NODE_PID=$!
 for _ in $(seq 1 300); do
   [ -f "$W/node/api.json" ] && grep -q "\"pid\": *$NODE_PID" "$W/node/api.json" 2>/dev/null && break

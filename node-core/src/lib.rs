@@ -10,7 +10,7 @@
 //! | ledger | [`ledger`] | org ledger: sparse Merkle sum tree, heartbeat versions, proofs, node groups |
 //! | people | [`social`], [`org`] | profile, friends, sealed messages, stream; organizations and their chat |
 //! | data | [`mimei`] | versioned objects: file tree, database, versions, diff, fork, split, rights |
-//! | storage | [`store`] | blake3-addressed blocks on sled, refcounts, GC, chunked blobs |
+//! | storage | [`store`] | blake3-addressed blocks on sled + fsynced pack files, refcounts, GC, chunked blobs |
 //! | keys | [`identity`] | user/node keys, recovery phrase, signed envelopes, sealed boxes, keyring/key file |
 //! | basics | [`encoding`], [`fsutil`] | the one text form of every ID; atomic private file writes |
 //!
