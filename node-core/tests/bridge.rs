@@ -270,6 +270,19 @@ async fn serves_release_with_types_etags_and_ranges() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "no token, no API");
+
+    // Described in the OpenAPI document, as needing no token.
+    let r = s
+        .node
+        .http
+        .get(format!("{}/api/v1/openapi.json", s.node.url))
+        .send()
+        .await
+        .unwrap();
+    let doc: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+    let op = &doc["paths"]["/m/{target}/{path}"]["get"];
+    assert!(op.is_object(), "bridge missing from OpenAPI");
+    assert_eq!(op["security"], json!([{}]));
 }
 
 #[tokio::test]

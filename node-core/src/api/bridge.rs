@@ -54,10 +54,37 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::future::BoxFuture;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use crate::mimei::{EntryKind, MimeiError, MimeiEvent, MimeiId, MimeiPath, VersionRecord};
 use crate::node::Node;
 use crate::store::{BlobReader, BlobRef};
+
+/// The bridge in the OpenAPI document. The route itself is [`routes`]' handler, which
+/// sits outside the token guard; this function only carries the description.
+#[utoipa::path(get, path = "/m/{target}/{path}", tag = "bridge",
+    params(
+        ("target" = String, Path, description = "Mimei ID, or a name (resolved by the network)"),
+        ("path" = String, Path, description = "file in the release; a path ending in `/` serves its `index.html`"),
+        ("Range" = Option<String>, Header, description = "one byte range, `bytes=a-b`, `bytes=a-` or `bytes=-n`"),
+        ("If-None-Match" = Option<String>, Header, description = "ETag(s) the client has"),
+    ),
+    security(()),
+    responses(
+        (status = 200, description = "The file (public release of a Mimei guests may read; no token needed). ETag = content digest.", content_type = "application/octet-stream"),
+        (status = 206, description = "The requested byte range"),
+        (status = 301, description = "A directory without the trailing `/`"),
+        (status = 304, description = "If-None-Match matched"),
+        (status = 400, body = ErrorBody, description = "Malformed or escaping path"),
+        (status = 404, body = ErrorBody, description = "No such file, name, or public release here"),
+        (status = 416, description = "Range not satisfiable"),
+    ))]
+#[allow(dead_code)]
+fn bridge_get() {}
+
+/// OpenAPI description of the bridge (merged into the API's document).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(bridge_get))]
+pub struct BridgeDoc;
 
 /// Where the bridge is mounted.
 pub const PREFIX: &str = "/m/";

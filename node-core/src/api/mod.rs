@@ -83,7 +83,8 @@ pub fn routes(node: Node) -> (Router, utoipa::openapi::OpenApi) {
         .merge(ws::routes())
         .with_state(state.clone())
         .split_for_parts();
-    let api = openapi_wildcards(api);
+    let mut api = openapi_wildcards(api);
+    api.merge(<bridge::BridgeDoc as OpenApi>::openapi());
     let doc = api.clone();
     let router = router
         .route(
