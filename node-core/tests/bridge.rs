@@ -271,6 +271,24 @@ async fn serves_release_with_types_etags_and_ranges() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "no token, no API");
 
+    // A new release is served at once, under the same URLs.
+    assert_eq!(
+        s.get("only-in-v1.txt").send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    s.node
+        .ok(
+            Method::POST,
+            &format!("/api/v1/mimei/{}/release", s.id),
+            Some(json!({"version": 1})),
+        )
+        .await;
+    let r = s.get("index.html").send().await.unwrap();
+    assert_ne!(r.headers()[header::ETAG], etag.as_str());
+    assert_eq!(r.text().await.unwrap(), "<h1>unpublished</h1>");
+    let r = s.get("only-in-v1.txt").send().await.unwrap();
+    assert_eq!(r.text().await.unwrap(), "draft");
+
     // Described in the OpenAPI document, as needing no token.
     let r = s
         .node
