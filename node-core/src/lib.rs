@@ -11,7 +11,7 @@
 //! | people | [`people`], [`social`], [`org`] | profile, friends, sealed messages, stream; organizations and their chat; the service that queues their records for the network ([`people::Courier`]) |
 //! | network | [`net`] | libp2p swarm actor, signed DHT records, replication, names, messages |
 //! | data | [`mimei`] | versioned objects: file tree, database, versions, diff, fork, split, rights |
-//! | storage | [`store`] | blake3-addressed blocks on sled, refcounts, GC, chunked blobs |
+//! | storage | [`store`] | blake3-addressed blocks on sled + fsynced pack files, refcounts, GC, chunked blobs |
 //! | keys | [`identity`] | user/node keys, recovery phrase, signed envelopes, sealed boxes, keyring/key file |
 //! | basics | [`encoding`], [`fsutil`] | the one text form of every ID; atomic private file writes |
 //!

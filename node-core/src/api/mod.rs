@@ -8,6 +8,7 @@
 mod app_origin;
 mod apps;
 pub mod auth;
+pub mod bridge;
 pub mod error;
 mod extract;
 mod files;
@@ -95,6 +96,7 @@ pub fn routes(node: Node) -> (Router, utoipa::openapi::OpenApi) {
         .split_for_parts();
     let mut api = openapi_wildcards(api);
     api.merge(gateway::openapi());
+    api.merge(<bridge::BridgeDoc as OpenApi>::openapi());
     let doc = api.clone();
     let router = router
         .route(
@@ -130,13 +132,15 @@ pub fn service(node: Node, policy: AccessPolicy) -> Router {
     let policy = Arc::new(policy);
     // App origins (`<app-id>.localhost:<port>`) are answered before the owner's guard.
     let origins = Arc::new(app_origin::AppOrigins {
-        state: ApiState { node },
+        state: ApiState { node: node.clone() },
         api: router.clone().layer(body_limit),
         policy: policy.clone(),
     });
     let main = router
         .layer(body_limit)
         .layer(axum::middleware::from_fn_with_state(policy, auth::guard));
+    // The HTTP bridge (public release content) sits beside the guarded API, not in it.
+    let main = bridge::routes(node, Arc::new(bridge::LocalOnly)).merge(main);
     // Dispatch by Host before any routing, so each side routes the request once.
     Router::new().fallback_service(tower::service_fn(move |req| {
         let (origins, main) = (origins.clone(), main.clone());

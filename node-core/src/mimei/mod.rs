@@ -38,6 +38,7 @@ mod fs;
 mod info;
 mod owned;
 mod path;
+mod public;
 mod refs;
 mod replica;
 mod transfer;
