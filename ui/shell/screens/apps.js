@@ -17,14 +17,14 @@ export async function apps(el) {
     return l.url;
   };
   const refresh = async () => {
-    box.replaceChildren();
+    const boxRows = []; // built whole, then swapped in: refreshes may overlap
     try {
       const items = itemsOf(await api.get("/api/v1/apps"));
-      if (!items.length) box.append(h("li", { class: "muted" }, "No apps installed."));
+      if (!items.length) boxRows.push(h("li", { class: "muted" }, "No apps installed."));
       for (const a of items) {
         const id = a.id || a.app || a.app_id;
         const name = a.name || (a.manifest && a.manifest.name) || id;
-        box.append(h("li", { class: "row" }, h("strong", {}, name), h("span", { class: "muted" }, String(id).slice(0, 16) + "…"),
+        boxRows.push(h("li", { class: "row" }, h("strong", {}, name), h("span", { class: "muted" }, String(id).slice(0, 16) + "…"),
           h("button", {
             onclick: async () => {
               frame.replaceChildren(h("div", { class: "row" }, h("h2", {}, name)),
@@ -33,7 +33,8 @@ export async function apps(el) {
           }, "Open"),
           h("button", { class: "secondary", onclick: async () => window.open(await launch(id), "_blank", "noopener") }, "Open in a window")));
       }
-    } catch (e) { box.append(h("li", {}, errorBox(e))); }
+    } catch (e) { boxRows.push(h("li", {}, errorBox(e))); }
+    box.replaceChildren(...boxRows);
   };
   card.append(h("h2", {}, "Installed"), box);
   if (has(found, "/api/v1/apps/install", "post")) {

@@ -12,22 +12,23 @@ export async function friends(el, bus) {
   if (!found) return;
   const box = h("ul", { class: "list", "data-testid": "friends" });
   const refresh = async () => {
-    box.replaceChildren();
+    const boxRows = []; // built whole, then swapped in: refreshes may overlap
     try {
       const list = await api.get("/api/v1/social/friends");
-      if (!list.length) box.append(h("li", { class: "muted" }, "No friends yet."));
+      if (!list.length) boxRows.push(h("li", { class: "muted" }, "No friends yet."));
       for (const f of list) {
         const actions = [];
         if (f.state === "incoming" && has(found, "/api/v1/social/friends/{user}/accept", "post")) {
           actions.push(h("button", { onclick: async () => { await api.post(`/api/v1/social/friends/${enc(f.user)}/accept`); refresh(); } }, "Accept"));
           actions.push(h("button", { class: "secondary", onclick: async () => { await api.post(`/api/v1/social/friends/${enc(f.user)}/decline`); refresh(); } }, "Decline"));
         }
-        box.append(h("li", { class: "row" },
+        boxRows.push(h("li", { class: "row" },
           h("span", {}, h("strong", {}, f.name || "(no name)"), " ", h("span", { class: "muted" }, `${String(f.user).slice(0, 16)}… · ${f.state || ""}`),
             f.note ? h("span", { class: "muted" }, ` · “${f.note}”`) : null),
           actions));
       }
-    } catch (e) { box.append(h("li", {}, errorBox(e))); }
+    } catch (e) { boxRows.push(h("li", {}, errorBox(e))); }
+    box.replaceChildren(...boxRows);
   };
   card.append(h("h2", {}, "Your friends and requests"), box);
   if (has(found, "/api/v1/social/friends", "post")) {

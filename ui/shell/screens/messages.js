@@ -38,21 +38,24 @@ export async function messages(el, bus) {
   };
 
   const refresh = async () => {
-    stream.replaceChildren(); convs.replaceChildren();
+    const streamRows = []; // built whole, then swapped in: refreshes may overlap
+    const convsRows = []; // built whole, then swapped in: refreshes may overlap
     try {
       const s = await api.get("/api/v1/social/stream");
       const items = (s && s.items) || [];
-      if (!items.length) stream.append(h("li", { class: "muted" }, "Nothing in your stream yet."));
-      for (const it of items) stream.append(h("li", {}, h("span", { class: "muted" }, `${it.kind} · ${time(it.time)}`), h("div", {}, it.text)));
-    } catch (e) { stream.append(h("li", {}, errorBox(e))); }
+      if (!items.length) streamRows.push(h("li", { class: "muted" }, "Nothing in your stream yet."));
+      for (const it of items) streamRows.push(h("li", {}, h("span", { class: "muted" }, `${it.kind} · ${time(it.time)}`), h("div", {}, it.text)));
+    } catch (e) { streamRows.push(h("li", {}, errorBox(e))); }
     try {
       const list = await api.get("/api/v1/social/conversations");
-      if (!list.length) convs.append(h("li", { class: "muted" }, "No conversations yet. Message a friend from here:"));
+      if (!list.length) convsRows.push(h("li", { class: "muted" }, "No conversations yet. Message a friend from here:"));
       for (const c of list) {
-        convs.append(h("li", { class: "row" }, h("button", { class: "secondary", onclick: () => showThread(c.user, c.name) }, c.name || String(c.user).slice(0, 16) + "…"),
+        convsRows.push(h("li", { class: "row" }, h("button", { class: "secondary", onclick: () => showThread(c.user, c.name) }, c.name || String(c.user).slice(0, 16) + "…"),
           c.unread ? h("strong", {}, `${c.unread} new`) : null, c.last ? h("span", { class: "muted" }, c.last.text) : null));
       }
-    } catch (e) { convs.append(h("li", {}, errorBox(e))); }
+    } catch (e) { convsRows.push(h("li", {}, errorBox(e))); }
+    stream.replaceChildren(...streamRows);
+    convs.replaceChildren(...convsRows);
     if (open) await showThread(open);
   };
   card.append(h("div", { class: "grid2" },

@@ -1,9 +1,7 @@
 import * as api from "../api.js";
 import { h, form, errorBox } from "../dom.js";
 import { need, has } from "./common.js";
-
 const enc = encodeURIComponent;
-
 export async function orgs(el, bus) {
   el.append(h("h1", {}, "Organizations"));
   const card = h("div", { class: "card" });
@@ -13,7 +11,6 @@ export async function orgs(el, bus) {
   const box = h("ul", { class: "list", "data-testid": "orgs" });
   const chat = h("div", { "data-testid": "org-chat" });
   let open = null;
-
   const showOrg = async (o) => {
     open = o;
     const msgs = h("ul", { class: "list" });
@@ -38,15 +35,17 @@ export async function orgs(el, bus) {
       for (const m of list) msgs.append(h("li", {}, h("span", { class: "muted" }, `${String(m.author).slice(0, 12)}… · ${new Date(m.time).toLocaleString()}`), h("div", {}, m.text)));
     } catch (e) { msgs.append(h("li", {}, errorBox(e))); }
   };
-
   const refresh = async () => {
-    box.replaceChildren();
+    const boxRows = []; // built whole, then swapped in: refreshes may overlap
+    let list = [];
     try {
-      const list = await api.get("/api/v1/orgs");
-      if (!list.length) box.append(h("li", { class: "muted" }, "You are in no organization yet."));
-      for (const o of list) box.append(h("li", { class: "row" }, h("button", { class: "secondary", onclick: () => showOrg(o) }, o.name), h("span", { class: "muted" }, o.my_role || "pending")));
-      if (open) { const again = list.find((o) => o.org === open.org); if (again) await showOrg(again); }
-    } catch (e) { box.append(h("li", {}, errorBox(e))); }
+      list = await api.get("/api/v1/orgs");
+      if (!list.length) boxRows.push(h("li", { class: "muted" }, "You are in no organization yet."));
+      for (const o of list) boxRows.push(h("li", { class: "row" }, h("button", { class: "secondary", onclick: () => showOrg(o) }, o.name), h("span", { class: "muted" }, o.my_role || "pending")));
+    } catch (e) { boxRows.push(h("li", {}, errorBox(e))); }
+    box.replaceChildren(...boxRows);
+    const again = open && list.find((o) => o.org === open.org);
+    if (again) await showOrg(again);
   };
   card.append(h("h2", {}, "Yours"), box);
   if (has(found, "/api/v1/orgs", "post")) {
