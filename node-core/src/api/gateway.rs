@@ -153,6 +153,10 @@ impl Gateway {
         &self.config
     }
 
+    pub(super) fn policy(&self) -> &AccessPolicy {
+        &self.policy
+    }
+
     /// Whether the user paused syncing with other nodes (tray menu, `/api/v1/sync`).
     pub fn sync_paused(&self) -> bool {
         self.sync_paused.load(Ordering::Relaxed)
@@ -185,7 +189,7 @@ impl Gateway {
             auth::guard,
         ));
         let shell = Router::new()
-            .merge(super::ui::routes(self.policy.clone()))
+            .merge(super::ui::routes())
             .merge(identity)
             .fallback(forward)
             .with_state(self.clone());
@@ -239,7 +243,7 @@ fn env_passphrase() -> Result<Passphrase, IdentityError> {
 }
 
 /// Every request that is not UI or identity: the node's API once it is open.
-async fn forward(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
+pub(super) async fn forward(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
     let router = match &*gw.phase.read().unwrap_or_else(|e| e.into_inner()) {
         Phase::Ready(r) => Some(r.router.clone()),
         _ => None,
