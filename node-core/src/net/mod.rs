@@ -287,6 +287,9 @@ pub async fn start(node: Node, identity: &Identity) -> Result<NetHandle, NetErro
             tracing::warn!(%addr, "bootstrap peer: {e}");
         }
     }
+    if !config.bootstrap.is_empty() {
+        let _ = handle.inner.cmd.send(actor::Command::Bootstrap).await;
+    }
     let republisher = handle.clone();
     tokio::spawn(async move { republisher.republish_loop().await });
     tracing::info!(peer = %peer_id, "network started");
