@@ -52,10 +52,20 @@ async fn start(
     .0;
     let mut c = Config::default();
     c.store.cache_mib = cache_mib;
-    c.net.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
+    // QUIC for the DHT (one UDP socket per node, not one fd per connection: 200 nodes
+    // in one process fit the fd limit), TCP for the pull.
+    c.net.listen = vec![if max_connections == 0 {
+        "/ip4/127.0.0.1/udp/0/quic-v1".into()
+    } else {
+        "/ip4/127.0.0.1/tcp/0".into()
+    }];
     c.net.mdns = false;
     c.net.bootstrap = bootstrap.to_vec();
-    c.net.max_connections = max_connections;
+    c.net.max_connections = if max_connections == 0 {
+        512
+    } else {
+        max_connections
+    };
     let node = Node::open(dir, c, identity.public()).unwrap();
     let net = net::start(node.clone(), &identity).await.unwrap();
     node.set_net(net.clone());
@@ -69,7 +79,7 @@ async fn tcp_addr(n: &NetHandle) -> String {
             .await
             .unwrap()
             .into_iter()
-            .find(|a| a.contains("/tcp/"))
+            .find(|a| a.contains("/tcp/") || a.contains("/quic-v1"))
         {
             return a;
         }
@@ -190,9 +200,9 @@ async fn bench_pull() {
 async fn bench_dht() {
     let n = env("LEITHER_BENCH_DHT_NODES", 200) as usize;
     let lookups = env("LEITHER_BENCH_DHT_LOOKUPS", 500) as usize;
-    // 200 nodes in one process share one file-descriptor limit (20000 here): cap the
-    // connections each node keeps.
-    let conns = env("LEITHER_BENCH_DHT_CONNS", 40) as u32;
+    // 0 = QUIC with the default connection limit; N = TCP with N connections per node
+    // (200 TCP nodes in one process exceed the 20000 file descriptors allowed here).
+    let conns = env("LEITHER_BENCH_DHT_CONNS", 0) as u32;
     let root = tempfile::tempdir().unwrap();
     let t = Instant::now();
     let (_n0, first) = start(&root.path().join("0"), &[], 1, conns).await;

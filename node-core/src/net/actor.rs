@@ -660,7 +660,9 @@ impl Actor {
                         record: Some(record),
                     },
             } => {
-                let ok = record.key.as_ref().starts_with(b"/leither/holders/");
+                let key = record.key.as_ref();
+                let ok = key.starts_with(b"/leither/holders/")
+                    || key.starts_with(b"/leither/user-nodes/");
                 if ok {
                     let _ = self
                         .swarm
