@@ -33,7 +33,12 @@ fn pass(_: PassphrasePurpose) -> Result<Passphrase, leither_core::identity::Iden
     Ok(Passphrase::new("bench"))
 }
 
-async fn start(dir: &Path, bootstrap: &[String], cache_mib: u64) -> (Node, NetHandle) {
+async fn start(
+    dir: &Path,
+    bootstrap: &[String],
+    cache_mib: u64,
+    max_connections: u32,
+) -> (Node, NetHandle) {
     let identity = Identity::create(
         dir,
         &IdentityOptions {
@@ -47,9 +52,20 @@ async fn start(dir: &Path, bootstrap: &[String], cache_mib: u64) -> (Node, NetHa
     .0;
     let mut c = Config::default();
     c.store.cache_mib = cache_mib;
-    c.net.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
+    // QUIC for the DHT (one UDP socket per node, not one fd per connection: 200 nodes
+    // in one process fit the fd limit), TCP for the pull.
+    c.net.listen = vec![if max_connections == 0 {
+        "/ip4/127.0.0.1/udp/0/quic-v1".into()
+    } else {
+        "/ip4/127.0.0.1/tcp/0".into()
+    }];
     c.net.mdns = false;
     c.net.bootstrap = bootstrap.to_vec();
+    c.net.max_connections = if max_connections == 0 {
+        512
+    } else {
+        max_connections
+    };
     let node = Node::open(dir, c, identity.public()).unwrap();
     let net = net::start(node.clone(), &identity).await.unwrap();
     node.set_net(net.clone());
@@ -63,7 +79,7 @@ async fn tcp_addr(n: &NetHandle) -> String {
             .await
             .unwrap()
             .into_iter()
-            .find(|a| a.contains("/tcp/"))
+            .find(|a| a.contains("/tcp/") || a.contains("/quic-v1"))
         {
             return a;
         }
@@ -96,9 +112,9 @@ async fn bench_pull() {
     let mib = env("LEITHER_BENCH_PULL_MIB", 1024);
     let bytes = mib * 1024 * 1024;
     let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (a_node, a) = start(da.path(), &[], 64).await;
+    let (a_node, a) = start(da.path(), &[], 64, 512).await;
     let boot = vec![tcp_addr(&a).await];
-    let (b_node, b) = start(db.path(), &boot, 64).await;
+    let (b_node, b) = start(db.path(), &boot, 64, 512).await;
 
     let user = *a_node.user();
     let m = a_node.mimeis().clone();
@@ -184,14 +200,21 @@ async fn bench_pull() {
 async fn bench_dht() {
     let n = env("LEITHER_BENCH_DHT_NODES", 200) as usize;
     let lookups = env("LEITHER_BENCH_DHT_LOOKUPS", 500) as usize;
+    // 0 = QUIC with the default connection limit; N = TCP with N connections per node
+    // (200 TCP nodes in one process exceed the 20000 file descriptors allowed here).
+    let conns = env("LEITHER_BENCH_DHT_CONNS", 0) as u32;
     let root = tempfile::tempdir().unwrap();
     let t = Instant::now();
-    let (_n0, first) = start(&root.path().join("0"), &[], 1).await;
-    let boot = vec![tcp_addr(&first).await];
+    let (_n0, first) = start(&root.path().join("0"), &[], 1, conns).await;
+    let mut addrs = vec![tcp_addr(&first).await];
     let mut nets = vec![first];
     let mut nodes = Vec::new();
     for i in 1..n {
-        let (node, net) = start(&root.path().join(i.to_string()), &boot, 1).await;
+        // Join through the previous node and one at random, so no single node takes
+        // every first connection.
+        let boot = vec![addrs[i - 1].clone(), addrs[(i * 7919) % i].clone()];
+        let (node, net) = start(&root.path().join(i.to_string()), &boot, 1, conns).await;
+        addrs.push(tcp_addr(&net).await);
         nodes.push(node);
         nets.push(net);
     }

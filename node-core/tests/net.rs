@@ -233,6 +233,18 @@ async fn five_nodes_publish_pull_names_restart() {
         .await
         .unwrap();
     assert_eq!(answer, b"echo:hi");
+    // By user: C finds B's device through the DHT and reaches it.
+    let b_user = *nodes[1].node.user();
+    let (via, answer) = eventually("user's nodes", || async {
+        nodes[2]
+            .net
+            .send_to_user(&b_user, "echo:", b"user".to_vec())
+            .await
+            .ok()
+    })
+    .await;
+    assert_eq!(via, nodes[1].net.node_id());
+    assert_eq!(answer, b"echo:user");
 
     // Restart D with the same data dir: same identity, same holdings, still serving.
     let d_node_id = nodes[3].net.node_id();

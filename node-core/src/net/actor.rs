@@ -173,6 +173,8 @@ pub fn build_swarm(secret: &[u8; 32], config: &NetConfig) -> Result<Swarm<Behavi
 #[allow(clippy::large_enum_variant)]
 pub enum Command {
     Shutdown,
+    /// Fill the routing table: a Kademlia bootstrap (lookup of our own ID).
+    Bootstrap,
     Dial(Multiaddr, oneshot::Sender<Result<(), NetError>>),
     Status(oneshot::Sender<NetStatus>),
     Peers(oneshot::Sender<Vec<PeerInfo>>),
@@ -301,6 +303,11 @@ impl Actor {
     fn command(&mut self, cmd: Command) {
         match cmd {
             Command::Shutdown => {}
+            Command::Bootstrap => {
+                if let Ok(q) = self.swarm.behaviour_mut().kad.bootstrap() {
+                    self.queries.insert(q, Pending::Ignore);
+                }
+            }
             Command::Dial(addr, reply) => {
                 let peer = addr.iter().find_map(|p| match p {
                     libp2p::multiaddr::Protocol::P2p(id) => Some(id),
@@ -653,7 +660,9 @@ impl Actor {
                         record: Some(record),
                     },
             } => {
-                let ok = record.key.as_ref().starts_with(b"/leither/holders/");
+                let key = record.key.as_ref();
+                let ok = key.starts_with(b"/leither/holders/")
+                    || key.starts_with(b"/leither/user-nodes/");
                 if ok {
                     let _ = self
                         .swarm

@@ -45,6 +45,9 @@
 //!   (already signed by the caller) message to a node and returns its answer; the
 //!   receiving side gets every such message on [`NetHandle::inbound`] as an
 //!   [`InboundMessage`] with the sender's node and user (checked) and a reply slot;
+//! - users: [`NetHandle::send_to_user`]`(user, kind, bytes)` finds the user's devices
+//!   (provider records under `/leither/user-nodes/<user>`, each checked against its
+//!   signed node record) and sends to the first that answers;
 //! - pub/sub: [`NetHandle::publish`]`(topic, bytes)` and
 //!   [`NetHandle::subscribe`]`(topic)` (a broadcast receiver of [`TopicMessage`]).
 
@@ -287,6 +290,9 @@ pub async fn start(node: Node, identity: &Identity) -> Result<NetHandle, NetErro
             tracing::warn!(%addr, "bootstrap peer: {e}");
         }
     }
+    if !config.bootstrap.is_empty() {
+        let _ = handle.inner.cmd.send(actor::Command::Bootstrap).await;
+    }
     let republisher = handle.clone();
     tokio::spawn(async move { republisher.republish_loop().await });
     tracing::info!(peer = %peer_id, "network started");
@@ -481,6 +487,42 @@ impl NetHandle {
             .await?
     }
 
+    /// The nodes (devices) of `user` that announced themselves, each checked through
+    /// its signed node record: the device certificate must be `user`'s.
+    pub async fn nodes_of_user(&self, user: &UserId) -> Result<Vec<NodeId>, NetError> {
+        let mut out = Vec::new();
+        for p in self.providers(records::user_nodes_key(user)).await? {
+            let Some(node) = node_id_of(&p) else { continue };
+            if node == self.node_id() && *user == self.user_id() {
+                continue;
+            }
+            match self.find_node(&node).await {
+                Ok(r) if r.cert.user() == *user => out.push(node),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// Send a message to any reachable node of `user` (see [`send`](Self::send)); the
+    /// first node that answers wins. This is what a social courier needs.
+    pub async fn send_to_user(
+        &self,
+        user: &UserId,
+        kind: &str,
+        body: Vec<u8>,
+    ) -> Result<(NodeId, Vec<u8>), NetError> {
+        let nodes = self.nodes_of_user(user).await?;
+        let mut last = NetError::NotFound(format!("no node of user {user}"));
+        for node in nodes {
+            match self.send(&node, kind, body.clone()).await {
+                Ok(answer) => return Ok((node, answer)),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
     /// Publish this node's own record.
     pub async fn announce_node(&self) -> Result<usize, NetError> {
         let k = &self.inner.keys;
@@ -498,7 +540,11 @@ impl NetHandle {
             expires: now + records::RECORD_TTL_MS,
         };
         let value = records::sign(&k.node, &r)?;
-        self.put_record(records::node_key(&k.node_id), value).await
+        let n = self
+            .put_record(records::node_key(&k.node_id), value)
+            .await?;
+        self.provide(records::user_nodes_key(&k.user_id)).await?;
+        Ok(n)
     }
 
     /// Look up a node's record (addresses, user, light).

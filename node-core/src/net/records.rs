@@ -195,6 +195,12 @@ pub fn holder_key(id: &MimeiId) -> Vec<u8> {
     [b"/leither/holders/".as_slice(), id.as_bytes()].concat()
 }
 
+/// Key under which every node of a user announces itself (provider record), so a
+/// message for a user can find that user's devices.
+pub fn user_nodes_key(user: &UserId) -> Vec<u8> {
+    [b"/leither/user-nodes/".as_slice(), user.as_bytes()].concat()
+}
+
 /// Whether `name` is a valid name.
 pub fn valid_name(name: &str) -> Result<(), RecordError> {
     if name.is_empty()
