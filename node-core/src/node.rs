@@ -4,9 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::apps::Apps;
 use crate::config::Config;
-use crate::identity::{PublicIdentity, UserId};
+use crate::identity::{Identity, PublicIdentity, UserId};
 use crate::mimei::Mimeis;
+use crate::people::{People, PeopleError};
 use crate::store::{Store, StoreConfig, StoreError};
 
 /// Folder of the block store inside the data directory.
@@ -24,6 +26,9 @@ struct Inner {
     identity: PublicIdentity,
     store: Store,
     mimeis: Mimeis,
+    /// Friends, messages and orgs: there once the user's keys are unlocked.
+    people: std::sync::OnceLock<People>,
+    apps: Apps,
 }
 
 /// Why a node could not start.
@@ -46,11 +51,12 @@ impl Node {
         let store = Store::open(
             &dir,
             &StoreConfig {
-                cache_bytes: config.store.cache_mib * 1024 * 1024,
+                cache_bytes: config.limits().store_cache_mib * 1024 * 1024,
             },
         )
         .map_err(|source| NodeError::Store { dir, source })?;
         let mimeis = Mimeis::new(store.clone());
+        let apps = Apps::new(mimeis.clone(), identity.user);
         Ok(Node {
             inner: Arc::new(Inner {
                 data_dir: data_dir.to_path_buf(),
@@ -58,6 +64,8 @@ impl Node {
                 identity,
                 store,
                 mimeis,
+                people: std::sync::OnceLock::new(),
+                apps,
             }),
         })
     }
@@ -86,5 +94,32 @@ impl Node {
 
     pub fn mimeis(&self) -> &Mimeis {
         &self.inner.mimeis
+    }
+
+    /// Installed Mimei apps, their sessions and background tasks.
+    pub fn apps(&self) -> &Apps {
+        &self.inner.apps
+    }
+}
+
+impl Node {
+    /// Start the people service (friends, messages, orgs) with the unlocked keys of
+    /// this node's user. Once per node; later calls return the running service.
+    pub fn start_people(&self, keys: Arc<Identity>) -> Result<People, PeopleError> {
+        if let Some(p) = self.inner.people.get() {
+            return Ok(p.clone());
+        }
+        if keys.user_id() != *self.user() {
+            return Err(PeopleError::Invalid(
+                "these keys belong to another user".into(),
+            ));
+        }
+        let p = People::open(self.inner.mimeis.clone(), keys)?;
+        Ok(self.inner.people.get_or_init(|| p).clone())
+    }
+
+    /// The people service, if the keys are unlocked (`leither run` unlocks them).
+    pub fn people(&self) -> Option<&People> {
+        self.inner.people.get()
     }
 }

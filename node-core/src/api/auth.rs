@@ -13,6 +13,10 @@
 //!    `?token=` because browsers cannot set headers on them.
 //!
 //! The token is never logged.
+//!
+//! Requests that pass get a [`Caller::Owner`] in their extensions. Mimei apps never
+//! hold the token: their pages live on `<app-id>.localhost:<port>` origins, which
+//! `api/app_origin.rs` answers with a cookie session and [`app_may_call`].
 
 use std::path::Path;
 use std::sync::Arc;
@@ -22,7 +26,11 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use std::collections::BTreeSet;
+
 use super::error::ApiError;
+use crate::apps::Permission;
+use crate::mimei::MimeiId;
 
 /// File in the data directory holding the API token.
 pub const TOKEN_FILE: &str = "api-token";
@@ -34,6 +42,8 @@ const PUBLIC_PATHS: &[&str] = &["/api/v1/openapi.json"];
 #[derive(Clone)]
 pub struct AccessPolicy {
     token: String,
+    /// Loopback port (0 in process): app origins are `<app-id>.localhost:<port>`.
+    port: u16,
     hosts: Vec<String>,
     origins: Vec<String>,
 }
@@ -62,6 +72,7 @@ impl AccessPolicy {
         ]);
         AccessPolicy {
             token,
+            port,
             hosts,
             origins,
         }
@@ -71,9 +82,29 @@ impl AccessPolicy {
     pub fn in_process(token: String) -> Self {
         AccessPolicy {
             token,
+            port: 0,
             hosts: vec![IN_PROCESS_HOST.to_string()],
             origins: Vec::new(),
         }
+    }
+
+    /// The app whose origin a request's Host names (`<app-id>.localhost:<port>`).
+    pub fn app_host(&self, headers: &HeaderMap) -> Option<MimeiId> {
+        if self.port == 0 {
+            return None;
+        }
+        let host = headers
+            .get(header::HOST)?
+            .to_str()
+            .ok()?
+            .to_ascii_lowercase();
+        let label = host.strip_suffix(&format!(".localhost:{}", self.port))?;
+        label.parse().ok()
+    }
+
+    /// Origins allowed to frame app pages (the shell).
+    pub fn shell_origins(&self) -> &[String] {
+        &self.origins
     }
 
     fn host_ok(&self, headers: &HeaderMap) -> bool {
@@ -81,6 +112,13 @@ impl AccessPolicy {
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
             .is_some_and(|h| self.hosts.iter().any(|a| a.eq_ignore_ascii_case(h)))
+    }
+
+    /// The request's Host if it is one of this node's own names.
+    pub(crate) fn own_host(&self, headers: &HeaderMap) -> Option<String> {
+        self.host_ok(headers)
+            .then(|| headers.get(header::HOST)?.to_str().ok().map(str::to_string))
+            .flatten()
     }
 
     fn origin_ok(&self, headers: &HeaderMap) -> bool {
@@ -151,7 +189,89 @@ pub async fn guard(State(policy): State<Arc<AccessPolicy>>, req: Request, next: 
     {
         return ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", why).into_response();
     }
+    let mut req = req;
+    req.extensions_mut().insert(Caller::Owner);
     next.run(req).await
+}
+
+/// Who is making an API request.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// The node's user: the token holder (shell, CLI, scripts).
+    Owner,
+    /// A Mimei app, from its own origin with its session cookie.
+    App(AppCaller),
+}
+
+/// An app making a request: which app, its data Mimei and what the user granted.
+#[derive(Debug, Clone)]
+pub struct AppCaller {
+    pub id: MimeiId,
+    pub data: MimeiId,
+    pub grants: BTreeSet<Permission>,
+}
+
+/// Whether an app with `grants` may call `method path` at all. Its own space
+/// (`/api/v1/app/…`) and batches are always allowed; other routes need a grant;
+/// everything else (the user's Mimei, app management, node maintenance) is refused.
+/// Paths with dot segments, encoded dots or slashes, or empty segments are refused
+/// outright rather than trusted to route correctly.
+pub fn app_may_call(
+    method: &axum::http::Method,
+    path: &str,
+    grants: &BTreeSet<Permission>,
+) -> Result<(), String> {
+    use axum::http::Method;
+    let lower = path.to_ascii_lowercase();
+    let tricky = path.contains("//")
+        || lower.contains("%2e")
+        || lower.contains("%2f")
+        || lower.contains("%5c")
+        || path.contains('\\')
+        || path.split('/').any(|s| s == "." || s == "..");
+    if tricky {
+        return Err(format!("path `{path}` is not allowed for apps"));
+    }
+    let get = method == Method::GET || method == Method::HEAD;
+    let under = |p: &str| path == p || path.starts_with(&format!("{p}/"));
+    let need = |perm: Permission| {
+        if grants.contains(&perm) {
+            Ok(())
+        } else {
+            Err(format!(
+                "this app has not been granted `{perm}` (the user grants it: leither app grant <app> {perm})"
+            ))
+        }
+    };
+    if under("/api/v1/app") || (path == "/api/v1/batch" && method == Method::POST) {
+        return Ok(());
+    }
+    if path == super::OPENAPI_PATH && get {
+        return Ok(());
+    }
+    if under("/api/v1/profile") && get {
+        return need(Permission::ProfileRead);
+    }
+    if under("/api/v1/messages") {
+        return need(Permission::Messages);
+    }
+    // One Mimei (not the list of all): info, listing, files, database, versions.
+    if get && let Some(rest) = path.strip_prefix("/api/v1/mimei/") {
+        let mut parts = rest.splitn(2, '/');
+        let id_ok = parts.next().is_some_and(|id| id.parse::<MimeiId>().is_ok());
+        let sub_ok = match parts.next() {
+            None => true,
+            Some(s) => {
+                ["ls", "stat", "db", "versions"].contains(&s)
+                    || s.starts_with("files/")
+                    || s.starts_with("db/")
+            }
+        };
+        if id_ok && sub_ok {
+            return need(Permission::MimeiRead);
+        }
+    }
+    Err(format!("apps may not call {method} {path}"))
 }
 
 /// Read the API token from the data directory, creating it on first use.
@@ -190,6 +310,67 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[test]
+    fn app_route_allowlist() {
+        use axum::http::Method;
+        let none = BTreeSet::new();
+        let read = BTreeSet::from([Permission::MimeiRead]);
+        let id = MimeiId::from_bytes([1; 32]);
+        let ok = |m: Method, p: &str, g: &BTreeSet<Permission>| app_may_call(&m, p, g).is_ok();
+        assert!(ok(Method::GET, "/api/v1/app/db/k", &none));
+        assert!(ok(Method::PUT, "/api/v1/app/files/a/b.txt", &none));
+        assert!(ok(Method::POST, "/api/v1/batch", &none));
+        assert!(!ok(Method::GET, "/api/v1/mimei", &read));
+        assert!(!ok(Method::GET, &format!("/api/v1/mimei/{id}/db"), &none));
+        assert!(ok(Method::GET, &format!("/api/v1/mimei/{id}/db"), &read));
+        assert!(!ok(Method::PUT, &format!("/api/v1/mimei/{id}/db/k"), &read));
+        assert!(!ok(
+            Method::POST,
+            &format!("/api/v1/mimei/{id}/backup"),
+            &read
+        ));
+        assert!(!ok(Method::GET, "/api/v1/mimei/not-an-id/db", &read));
+        assert!(!ok(Method::GET, "/api/v1/apps", &read));
+        assert!(!ok(Method::POST, "/api/v1/apps/x/launch", &read));
+        assert!(!ok(Method::GET, "/api/v1/node", &read));
+        assert!(!ok(Method::GET, "/api/v1/events", &read));
+        assert!(!ok(Method::GET, "/api/v1/messages", &none));
+        for p in [
+            "/api/v1/app/../mimei",
+            "/api/v1/app/%2e%2e/mimei",
+            "/api/v1/app/files/a%2Fb",
+            "/api/v1/app//files",
+            "/api/v1/app/./db",
+        ] {
+            assert!(!ok(Method::GET, p, &read), "{p}");
+        }
+    }
+
+    #[test]
+    fn app_hosts() {
+        let p = AccessPolicy::loopback(8080, "t".repeat(40));
+        let id = MimeiId::from_bytes([3; 32]);
+        let h = |v: &str| {
+            let mut m = HeaderMap::new();
+            m.insert(header::HOST, v.parse().unwrap());
+            p.app_host(&m)
+        };
+        assert_eq!(h(&format!("{id}.localhost:8080")), Some(id));
+        assert_eq!(
+            h(&format!("{}.LOCALHOST:8080", id.to_string().to_uppercase())),
+            Some(id)
+        );
+        assert_eq!(h(&format!("{id}.localhost:8081")), None);
+        assert_eq!(h(&format!("{id}.localhost")), None);
+        assert_eq!(h("x.localhost:8080"), None);
+        assert_eq!(h("localhost:8080"), None);
+        assert_eq!(h(&format!("{id}.evil.com:8080")), None);
+        let inproc = AccessPolicy::in_process("t".repeat(40));
+        let mut m = HeaderMap::new();
+        m.insert(header::HOST, format!("{id}.localhost:0").parse().unwrap());
+        assert_eq!(inproc.app_host(&m), None);
     }
 
     #[test]

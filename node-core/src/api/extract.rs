@@ -60,3 +60,52 @@ pub fn wants_ndjson(headers: &HeaderMap) -> bool {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("application/x-ndjson"))
 }
+
+/// Who is calling: set by the access guard ([`super::auth::guard`]) or by the app
+/// origin's session check. A request without one never reaches a handler that asks.
+impl<S: Send + Sync> FromRequestParts<S> for super::auth::Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<super::auth::Caller>()
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::new(
+                    axum::http::StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "no caller",
+                )
+            })
+    }
+}
+
+impl super::auth::Caller {
+    /// The owner, or `403 owner_only`.
+    pub fn owner(&self) -> Result<(), ApiError> {
+        match self {
+            super::auth::Caller::Owner => Ok(()),
+            super::auth::Caller::App(_) => Err(ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "owner_only",
+                "only the node's user may do this, not an app",
+            )),
+        }
+    }
+
+    /// The calling app, or `403 apps_only`.
+    pub fn app(&self) -> Result<&super::auth::AppCaller, ApiError> {
+        match self {
+            super::auth::Caller::App(a) => Ok(a),
+            super::auth::Caller::Owner => Err(ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "apps_only",
+                "this route is an app's own space; call it from the app's origin",
+            )),
+        }
+    }
+}

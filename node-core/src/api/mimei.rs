@@ -353,7 +353,7 @@ pub struct DbItem {
 }
 
 impl DbItem {
-    fn new(key: String, value: Vec<u8>) -> Self {
+    pub(super) fn new(key: String, value: Vec<u8>) -> Self {
         match String::from_utf8(value) {
             Ok(v) => DbItem {
                 key,
@@ -368,7 +368,7 @@ impl DbItem {
         }
     }
 
-    fn bytes(&self) -> Result<Option<Vec<u8>>, ApiError> {
+    pub(super) fn bytes(&self) -> Result<Option<Vec<u8>>, ApiError> {
         match (&self.value, &self.value_base64) {
             (Some(v), None) => Ok(Some(v.clone().into_bytes())),
             (None, Some(b)) => BASE64

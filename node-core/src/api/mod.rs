@@ -5,16 +5,21 @@
 //! [`OPENAPI_PATH`]. Handlers are thin: parse, call the owning module (off the async
 //! runtime when it touches disk), map errors in [`error`]. Access control is in [`auth`].
 
+mod app_origin;
+mod apps;
 pub mod auth;
 pub mod bridge;
 pub mod error;
 mod extract;
 mod files;
+pub mod gateway;
 mod mimei;
 mod node;
+mod orgs;
+mod social;
+pub mod ui;
 mod ws;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -22,7 +27,8 @@ use axum::extract::DefaultBodyLimit;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-pub use auth::AccessPolicy;
+pub use app_origin::{COOKIE as APP_COOKIE, SDK_PATH};
+pub use auth::{AccessPolicy, Caller};
 pub use error::{ApiError, ErrorBody};
 
 use crate::identity::UserId;
@@ -81,9 +87,13 @@ pub fn routes(node: Node) -> (Router, utoipa::openapi::OpenApi) {
         .merge(mimei::routes())
         .merge(files::routes())
         .merge(ws::routes())
+        .merge(social::routes())
+        .merge(orgs::routes())
+        .merge(apps::routes())
         .with_state(state.clone())
         .split_for_parts();
     let mut api = openapi_wildcards(api);
+    api.merge(gateway::openapi());
     api.merge(<bridge::BridgeDoc as OpenApi>::openapi());
     let doc = api.clone();
     let router = router
@@ -116,16 +126,26 @@ fn openapi_wildcards(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::Open
 pub fn service(node: Node, policy: AccessPolicy) -> Router {
     let max_body = node.config().api.max_body_mib.saturating_mul(1024 * 1024);
     let (router, _) = routes(node.clone());
-    let api = router
-        .layer(DefaultBodyLimit::max(
-            usize::try_from(max_body).unwrap_or(usize::MAX),
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::new(policy),
-            auth::guard,
-        ));
+    let body_limit = DefaultBodyLimit::max(usize::try_from(max_body).unwrap_or(usize::MAX));
+    let policy = Arc::new(policy);
     // The HTTP bridge (public release content) sits beside the guarded API, not in it.
-    bridge::routes(node, Arc::new(bridge::LocalOnly)).merge(api)
+    let bridge = bridge::routes(node.clone(), Arc::new(bridge::LocalOnly));
+    // App origins (`<app-id>.localhost:<port>`) are answered before the owner's guard.
+    let origins = Arc::new(app_origin::AppOrigins {
+        state: ApiState { node },
+        api: router.clone().layer(body_limit),
+        policy: policy.clone(),
+    });
+    let main = bridge.merge(
+        router
+            .layer(body_limit)
+            .layer(axum::middleware::from_fn_with_state(policy, auth::guard)),
+    );
+    // Dispatch by Host before any routing, so each side routes the request once.
+    Router::new().fallback_service(tower::service_fn(move |req| {
+        let (origins, main) = (origins.clone(), main.clone());
+        async move { Ok::<_, std::convert::Infallible>(app_origin::dispatch(origins, main, req).await) }
+    }))
 }
 
 /// Where a running node's API is, for local clients (`<data dir>/api.json`).
@@ -135,24 +155,42 @@ pub struct ApiInfo {
     pub pid: u32,
 }
 
-/// Serve the API on `listener` until `shutdown` resolves.
+/// Serve the gateway (UI, identity, then the node's API) on `listener` until
+/// `shutdown` resolves.
 pub async fn serve(
-    node: Node,
+    gateway: Arc<gateway::Gateway>,
     listener: tokio::net::TcpListener,
-    token: String,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let addr: SocketAddr = listener.local_addr()?;
-    let app = service(node, AccessPolicy::loopback(addr.port(), token));
+    let app = gateway.router();
     use axum::serve::ListenerExt;
     // Responses go out as headers then streamed body chunks: without NODELAY, Nagle and
     // delayed ACKs add ~40 ms to every request on loopback.
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(listener, app)
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    gateway.stop_background();
+    served
+}
+
+/// Run the apps' background tasks when they are due (checked every second).
+pub(crate) async fn run_app_tasks(apps: crate::apps::Apps) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let a = apps.clone();
+        let now = crate::apps::now_ms();
+        match tokio::task::spawn_blocking(move || a.run_due(now)).await {
+            Ok(Ok(r)) if r.failed > 0 => {
+                tracing::warn!(ran = r.ran, failed = r.failed, "app tasks failed")
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "running app tasks"),
+            _ => {}
+        }
+    }
 }
 
 /// Run blocking store work off the async runtime.

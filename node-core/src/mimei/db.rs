@@ -90,7 +90,7 @@ struct NodeDoc {
     node: DbNode,
 }
 
-fn check_key(k: &str) -> Result<()> {
+pub(super) fn check_key(k: &str) -> Result<()> {
     if k.is_empty() {
         return Err(MimeiError::InvalidField {
             field: "key",
@@ -107,7 +107,7 @@ fn check_key(k: &str) -> Result<()> {
     Ok(())
 }
 
-fn db_key(id: &MimeiId, k: &str) -> Vec<u8> {
+pub(super) fn db_key(id: &MimeiId, k: &str) -> Vec<u8> {
     key(prefix::DB, id, k.as_bytes())
 }
 

@@ -88,7 +88,7 @@ impl DirEntry {
     }
 }
 
-fn file_key(id: &MimeiId, path: &MimeiPath) -> Vec<u8> {
+pub(super) fn file_key(id: &MimeiId, path: &MimeiPath) -> Vec<u8> {
     key(prefix::FILE, id, &path.key_bytes())
 }
 

@@ -31,6 +31,7 @@
 //! - Every entry of `cur` and every version holds one reference on what it points at, so
 //!   store GC never frees a block that `cur` or any version needs.
 
+mod batch;
 mod db;
 mod diff;
 mod fs;
@@ -44,6 +45,7 @@ mod tree;
 mod verify;
 mod version;
 
+pub use batch::{BatchOp, MAX_BATCH_OPS};
 pub use db::{DbEntry, DbRange, MAX_DB_KEY_LEN, MAX_DB_VALUE_LEN};
 pub use diff::{Change, DbChange, Diff, DiffEntry};
 pub use fs::{DirEntry, EntryKind, FileStat};
