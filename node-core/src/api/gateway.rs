@@ -76,6 +76,8 @@ pub enum GatewayError {
     Node(#[from] crate::node::NodeError),
     #[error("starting friends, messages and orgs: {0}")]
     People(#[from] crate::people::PeopleError),
+    #[error("starting the network: {0}")]
+    Net(#[from] crate::net::NetError),
 }
 
 impl Gateway {
@@ -151,6 +153,10 @@ impl Gateway {
         &self.config
     }
 
+    pub(super) fn policy(&self) -> &AccessPolicy {
+        &self.policy
+    }
+
     /// Whether the user paused syncing with other nodes (tray menu, `/api/v1/sync`).
     pub fn sync_paused(&self) -> bool {
         self.sync_paused.load(Ordering::Relaxed)
@@ -183,7 +189,7 @@ impl Gateway {
             auth::guard,
         ));
         let shell = Router::new()
-            .merge(super::ui::routes(self.policy.clone()))
+            .merge(super::ui::routes())
             .merge(identity)
             .fallback(forward)
             .with_state(self.clone());
@@ -200,6 +206,24 @@ impl Gateway {
                 }
             }
         }))
+    }
+
+    /// Start the open node's network (`[net] enabled`), once. Separate from
+    /// [`Gateway::open`] because the network starts asynchronously.
+    pub async fn start_network(&self) -> Result<(), GatewayError> {
+        let ready = match &*self.phase.read().unwrap_or_else(|e| e.into_inner()) {
+            Phase::Ready(r) => Some((r.node.clone(), r.identity.clone())),
+            _ => None,
+        };
+        let Some((node, identity)) = ready else {
+            return Ok(());
+        };
+        if !self.config.net.enabled || node.net().is_some() {
+            return Ok(());
+        }
+        let net = crate::net::start(node.clone(), &identity).await?;
+        node.set_net(net);
+        Ok(())
     }
 
     /// Stop what runs in the background for the open node (server shutdown).
@@ -219,7 +243,7 @@ fn env_passphrase() -> Result<Passphrase, IdentityError> {
 }
 
 /// Every request that is not UI or identity: the node's API once it is open.
-async fn forward(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
+pub(super) async fn forward(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
     let router = match &*gw.phase.read().unwrap_or_else(|e| e.into_inner()) {
         Phase::Ready(r) => Some(r.router.clone()),
         _ => None,
@@ -382,6 +406,7 @@ fn gateway_error(e: GatewayError) -> ApiError {
         GatewayError::Identity(i) => identity_error(i),
         GatewayError::Node(n) => ApiError::internal(n.to_string()),
         GatewayError::People(p) => ApiError::internal(p.to_string()),
+        GatewayError::Net(n) => ApiError::internal(n.to_string()),
     }
 }
 
@@ -432,6 +457,7 @@ async fn install(
         Ok(phrase.map(|p| p.show().as_str().to_string()))
     })
     .await??;
+    gw.start_network().await.map_err(gateway_error)?;
     Ok(Json(SetupResponse {
         status: gw.status(),
         recovery_phrase: phrase,
@@ -505,6 +531,7 @@ async fn unlock(
         Ok(())
     })
     .await??;
+    gw.start_network().await.map_err(gateway_error)?;
     Ok(Json(SetupResponse {
         status: gw.status(),
         recovery_phrase: None,

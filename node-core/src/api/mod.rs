@@ -14,6 +14,7 @@ mod extract;
 mod files;
 pub mod gateway;
 mod mimei;
+mod net;
 mod node;
 mod orgs;
 mod social;
@@ -90,6 +91,7 @@ pub fn routes(node: Node) -> (Router, utoipa::openapi::OpenApi) {
         .merge(social::routes())
         .merge(orgs::routes())
         .merge(apps::routes())
+        .merge(net::routes())
         .with_state(state.clone())
         .split_for_parts();
     let mut api = openapi_wildcards(api);
@@ -128,19 +130,17 @@ pub fn service(node: Node, policy: AccessPolicy) -> Router {
     let (router, _) = routes(node.clone());
     let body_limit = DefaultBodyLimit::max(usize::try_from(max_body).unwrap_or(usize::MAX));
     let policy = Arc::new(policy);
-    // The HTTP bridge (public release content) sits beside the guarded API, not in it.
-    let bridge = bridge::routes(node.clone(), Arc::new(bridge::LocalOnly));
     // App origins (`<app-id>.localhost:<port>`) are answered before the owner's guard.
     let origins = Arc::new(app_origin::AppOrigins {
-        state: ApiState { node },
+        state: ApiState { node: node.clone() },
         api: router.clone().layer(body_limit),
         policy: policy.clone(),
     });
-    let main = bridge.merge(
-        router
-            .layer(body_limit)
-            .layer(axum::middleware::from_fn_with_state(policy, auth::guard)),
-    );
+    let main = router
+        .layer(body_limit)
+        .layer(axum::middleware::from_fn_with_state(policy, auth::guard));
+    // The HTTP bridge (public release content) sits beside the guarded API, not in it.
+    let main = bridge::routes(node, Arc::new(bridge::LocalOnly)).merge(main);
     // Dispatch by Host before any routing, so each side routes the request once.
     Router::new().fallback_service(tower::service_fn(move |req| {
         let (origins, main) = (origins.clone(), main.clone());

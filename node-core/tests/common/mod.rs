@@ -19,6 +19,7 @@ pub fn bin() -> PathBuf {
 /// Environment every test process gets (no keyring service on CI; see README).
 pub fn leither(dir: &Path) -> Command {
     let mut c = Command::new(bin());
+
     c.arg("--data-dir")
         .arg(dir)
         .env("LEITHER_PASSPHRASE", "test passphrase")
