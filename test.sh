@@ -11,6 +11,8 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --no-fail-fast
 fi
+echo "== UI and desktop tests (Chromium, Tauri under Xvfb)"
+./tests/ui/run.sh
 # Apps (issue 5): the API from Python and JavaScript clients, the notes app in headless
 # Chromium. They run the `leither` binary the cargo part built. With CI=true a missing
 # tool fails; elsewhere the browser test is skipped with the reason.

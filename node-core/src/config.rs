@@ -18,7 +18,51 @@ pub struct Config {
     pub api: ApiConfig,
     pub store: StoreSection,
     pub log: LogConfig,
+    pub node: NodeSection,
 }
+
+/// What kind of node this is (SPEC N1, D2).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeSection {
+    /// `full` (serves friends' and orgs' data, no fixed bounds) or `light` (phones and
+    /// laptops on battery: serves only its own user's data, bounded storage and
+    /// connections). `leither run --light` sets `light`.
+    pub profile: Profile,
+}
+
+/// The node profile; see [`NodeSection::profile`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    #[default]
+    Full,
+    Light,
+}
+
+/// The bounds a profile puts on a node. The network layer asks these before it
+/// accepts a connection or agrees to hold data for someone else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Limits {
+    pub profile: Profile,
+    /// Whether the node stores and serves data of other users (friends, orgs).
+    pub serve_others: bool,
+    /// Most bytes of blocks the node keeps (`None`: no bound but the disk).
+    pub max_storage_bytes: Option<u64>,
+    /// Most simultaneous peer connections.
+    pub max_connections: u32,
+    /// Page cache of the store, in MiB.
+    pub store_cache_mib: u64,
+}
+
+/// Storage bound of a light node.
+pub const LIGHT_MAX_STORAGE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+/// Connection bound of a light node.
+pub const LIGHT_MAX_CONNECTIONS: u32 = 16;
+/// Connection bound of a full node.
+pub const FULL_MAX_CONNECTIONS: u32 = 256;
+/// Store cache of a light node, in MiB (at most).
+pub const LIGHT_STORE_CACHE_MIB: u64 = 8;
 
 /// The loopback HTTP/WebSocket API.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,6 +155,26 @@ impl Config {
         Ok(())
     }
 
+    /// The bounds of this node's profile.
+    pub fn limits(&self) -> Limits {
+        match self.node.profile {
+            Profile::Full => Limits {
+                profile: Profile::Full,
+                serve_others: true,
+                max_storage_bytes: None,
+                max_connections: FULL_MAX_CONNECTIONS,
+                store_cache_mib: self.store.cache_mib,
+            },
+            Profile::Light => Limits {
+                profile: Profile::Light,
+                serve_others: false,
+                max_storage_bytes: Some(LIGHT_MAX_STORAGE_BYTES),
+                max_connections: LIGHT_MAX_CONNECTIONS,
+                store_cache_mib: self.store.cache_mib.min(LIGHT_STORE_CACHE_MIB),
+            },
+        }
+    }
+
     /// The defaults as a commented TOML file, for `leither init`.
     pub fn default_file() -> String {
         let body = toml::to_string_pretty(&Config::default()).unwrap_or_default();
@@ -166,6 +230,31 @@ mod tests {
         assert!(matches!(
             Config::load(dir.path()),
             Err(ConfigError::NotLoopback(_))
+        ));
+    }
+
+    #[test]
+    fn light_profile_bounds_the_node() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            "[node]\nprofile = \"light\"\n[store]\ncache_mib = 64\n",
+        )
+        .unwrap();
+        let light = Config::load(dir.path()).unwrap().limits();
+        assert_eq!(light.profile, Profile::Light);
+        assert!(!light.serve_others);
+        assert_eq!(light.max_storage_bytes, Some(LIGHT_MAX_STORAGE_BYTES));
+        assert_eq!(light.max_connections, LIGHT_MAX_CONNECTIONS);
+        assert_eq!(light.store_cache_mib, LIGHT_STORE_CACHE_MIB);
+        let full = Config::default().limits();
+        assert!(full.serve_others);
+        assert_eq!(full.max_storage_bytes, None);
+        assert_eq!(full.store_cache_mib, 32);
+        std::fs::write(dir.path().join(CONFIG_FILE), "[node]\nprofile = \"tiny\"\n").unwrap();
+        assert!(matches!(
+            Config::load(dir.path()),
+            Err(ConfigError::Parse { .. })
         ));
     }
 }

@@ -6,15 +6,15 @@
 //! | layer | module | owns |
 //! |---|---|---|
 //! | face | [`api`] | HTTP/JSON + WebSocket on loopback, OpenAPI, access checks, error codes |
-//! | wiring | [`node`], [`config`] | one running node: its parts and its configuration |
+//! | wiring | [`node`], [`config`], [`run`] | one running node: its parts, its configuration, starting it (CLI and desktop) |
 //! | ledger | [`ledger`] | org ledger: sparse Merkle sum tree, heartbeat versions, proofs, node groups |
-//! | people | [`social`], [`org`] | profile, friends, sealed messages, stream; organizations and their chat |
+//! | people | [`people`], [`social`], [`org`] | profile, friends, sealed messages, stream; organizations and their chat; the service that queues their records for the network ([`people::Courier`]) |
 //! | data | [`mimei`] | versioned objects: file tree, database, versions, diff, fork, split, rights |
 //! | storage | [`store`] | blake3-addressed blocks on sled, refcounts, GC, chunked blobs |
 //! | keys | [`identity`] | user/node keys, recovery phrase, signed envelopes, sealed boxes, keyring/key file |
 //! | basics | [`encoding`], [`fsutil`] | the one text form of every ID; atomic private file writes |
 //!
-//! Arrows point one way: `api → (social, org) → mimei → (store, identity)`. Nothing
+//! Arrows point one way: `api → people → (social, org) → mimei → (store, identity)`. Nothing
 //! lower imports anything higher. The layers above storage are *sans-IO* where they
 //! can be: `social` and `org` turn actions and received records into state changes and
 //! records to send, and the network (when it is wired) only carries them.
@@ -35,5 +35,7 @@ pub mod ledger;
 pub mod mimei;
 pub mod node;
 pub mod org;
+pub mod people;
+pub mod run;
 pub mod social;
 pub mod store;

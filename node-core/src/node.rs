@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use crate::apps::Apps;
 use crate::config::Config;
-use crate::identity::{PublicIdentity, UserId};
+use crate::identity::{Identity, PublicIdentity, UserId};
 use crate::mimei::Mimeis;
+use crate::people::{People, PeopleError};
 use crate::store::{Store, StoreConfig, StoreError};
 
 /// Folder of the block store inside the data directory.
@@ -26,6 +27,8 @@ struct Inner {
     store: Store,
     mimeis: Mimeis,
     apps: Apps,
+    /// Friends, messages and orgs: there once the user's keys are unlocked.
+    people: std::sync::OnceLock<People>,
 }
 
 /// Why a node could not start.
@@ -48,7 +51,7 @@ impl Node {
         let store = Store::open(
             &dir,
             &StoreConfig {
-                cache_bytes: config.store.cache_mib * 1024 * 1024,
+                cache_bytes: config.limits().store_cache_mib * 1024 * 1024,
             },
         )
         .map_err(|source| NodeError::Store { dir, source })?;
@@ -62,6 +65,7 @@ impl Node {
                 store,
                 mimeis,
                 apps,
+                people: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -95,5 +99,27 @@ impl Node {
     /// Installed Mimei apps, their sessions and background tasks.
     pub fn apps(&self) -> &Apps {
         &self.inner.apps
+    }
+}
+
+impl Node {
+    /// Start the people service (friends, messages, orgs) with the unlocked keys of
+    /// this node's user. Once per node; later calls return the running service.
+    pub fn start_people(&self, keys: Arc<Identity>) -> Result<People, PeopleError> {
+        if let Some(p) = self.inner.people.get() {
+            return Ok(p.clone());
+        }
+        if keys.user_id() != *self.user() {
+            return Err(PeopleError::Invalid(
+                "these keys belong to another user".into(),
+            ));
+        }
+        let p = People::open(self.inner.mimeis.clone(), keys)?;
+        Ok(self.inner.people.get_or_init(|| p).clone())
+    }
+
+    /// The people service, if the keys are unlocked (`leither run` unlocks them).
+    pub fn people(&self) -> Option<&People> {
+        self.inner.people.get()
     }
 }

@@ -114,6 +114,13 @@ impl AccessPolicy {
             .is_some_and(|h| self.hosts.iter().any(|a| a.eq_ignore_ascii_case(h)))
     }
 
+    /// The request's Host if it is one of this node's own names.
+    pub(crate) fn own_host(&self, headers: &HeaderMap) -> Option<String> {
+        self.host_ok(headers)
+            .then(|| headers.get(header::HOST)?.to_str().ok().map(str::to_string))
+            .flatten()
+    }
+
     fn origin_ok(&self, headers: &HeaderMap) -> bool {
         if headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) == Some("cross-site") {
             return false;
@@ -242,10 +249,10 @@ pub fn app_may_call(
     if path == super::OPENAPI_PATH && get {
         return Ok(());
     }
-    if under("/api/v1/profile") && get {
+    if under("/api/v1/social/profile") && get {
         return need(Permission::ProfileRead);
     }
-    if under("/api/v1/messages") {
+    if under("/api/v1/social/conversations") {
         return need(Permission::Messages);
     }
     // One Mimei (not the list of all): info, listing, files, database, versions.
@@ -329,7 +336,24 @@ mod tests {
         assert!(!ok(Method::POST, "/api/v1/apps/x/launch", &read));
         assert!(!ok(Method::GET, "/api/v1/node", &read));
         assert!(!ok(Method::GET, "/api/v1/events", &read));
-        assert!(!ok(Method::GET, "/api/v1/messages", &none));
+        assert!(!ok(Method::GET, "/api/v1/social/conversations", &none));
+        let msgs = BTreeSet::from([Permission::Messages]);
+        assert!(ok(
+            Method::POST,
+            "/api/v1/social/conversations/u/messages",
+            &msgs
+        ));
+        assert!(!ok(Method::GET, "/api/v1/social/friends", &msgs));
+        assert!(!ok(
+            Method::PUT,
+            "/api/v1/social/profile",
+            &BTreeSet::from([Permission::ProfileRead])
+        ));
+        assert!(ok(
+            Method::GET,
+            "/api/v1/social/profile",
+            &BTreeSet::from([Permission::ProfileRead])
+        ));
         for p in [
             "/api/v1/app/../mimei",
             "/api/v1/app/%2e%2e/mimei",

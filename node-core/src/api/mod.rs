@@ -11,11 +11,14 @@ pub mod auth;
 pub mod error;
 mod extract;
 mod files;
+pub mod gateway;
 mod mimei;
 mod node;
+mod orgs;
+mod social;
+pub mod ui;
 mod ws;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -83,10 +86,13 @@ pub fn routes(node: Node) -> (Router, utoipa::openapi::OpenApi) {
         .merge(mimei::routes())
         .merge(files::routes())
         .merge(ws::routes())
+        .merge(social::routes())
+        .merge(orgs::routes())
         .merge(apps::routes())
         .with_state(state.clone())
         .split_for_parts();
-    let api = openapi_wildcards(api);
+    let mut api = openapi_wildcards(api);
+    api.merge(gateway::openapi());
     let doc = api.clone();
     let router = router
         .route(
@@ -143,23 +149,21 @@ pub struct ApiInfo {
     pub pid: u32,
 }
 
-/// Serve the API on `listener` until `shutdown` resolves.
+/// Serve the gateway (UI, identity, then the node's API) on `listener` until
+/// `shutdown` resolves.
 pub async fn serve(
-    node: Node,
+    gateway: Arc<gateway::Gateway>,
     listener: tokio::net::TcpListener,
-    token: String,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let addr: SocketAddr = listener.local_addr()?;
-    let node_apps = node.apps().clone();
-    let app = service(node, AccessPolicy::loopback(addr.port(), token));
+    let app = gateway.router();
     use axum::serve::ListenerExt;
     // Responses go out as headers then streamed body chunks: without NODELAY, Nagle and
     // delayed ACKs add ~40 ms to every request on loopback.
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    let tasks = tokio::spawn(run_app_tasks(node_apps));
+    let tasks = tokio::spawn(run_app_tasks(gateway.clone()));
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
@@ -167,12 +171,16 @@ pub async fn serve(
     served
 }
 
-/// Run the apps' background tasks when they are due (checked every second).
-async fn run_app_tasks(apps: crate::apps::Apps) {
+/// Run the apps' background tasks when they are due (checked every second, once the
+/// gateway has opened the node).
+async fn run_app_tasks(gateway: Arc<gateway::Gateway>) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
         tick.tick().await;
-        let a = apps.clone();
+        let Some(node) = gateway.node() else {
+            continue;
+        };
+        let a = node.apps().clone();
         let now = crate::apps::now_ms();
         match tokio::task::spawn_blocking(move || a.run_due(now)).await {
             Ok(Ok(r)) if r.failed > 0 => {

@@ -27,6 +27,8 @@ pub struct NodeStatus {
     pub data_dir: String,
     pub mimei_count: u64,
     pub store: StoreStats,
+    /// The node profile's bounds (`leither run --light`, config `node.profile`).
+    pub limits: crate::config::Limits,
 }
 
 pub(super) fn routes() -> OpenApiRouter<ApiState> {
@@ -51,6 +53,7 @@ async fn status(State(s): State<ApiState>) -> Result<Json<NodeStatus>, ApiError>
             data_dir: node.data_dir().display().to_string(),
             mimei_count: node.mimeis().all()?.len() as u64,
             store: node.store().stats()?,
+            limits: node.config().limits(),
         }))
     })
     .await

@@ -17,6 +17,7 @@
 //! | `F` | path (names joined by NUL) | entry of the `cur` file tree (file blob or reference) |
 //! | `D` | key bytes | value of the `cur` database |
 //! | `L` | target ID | reference count to another Mimei (M6) |
+//! | `T` | path | stat cache of [`Mimeis::import_dir`]: a hint, checked against `F` |
 //!
 //! `cur` is an index (like git's): a write changes one key and the reference counts of
 //! the blobs involved. A backup turns the index into JSON directory documents hashed
@@ -142,6 +143,8 @@ pub(crate) mod prefix {
     pub const FILE: u8 = b'F';
     pub const DB: u8 = b'D';
     pub const LINK: u8 = b'L';
+    /// Stat cache of `import_dir` (path → local file's size, times, inode, blob).
+    pub const STAT: u8 = b'T';
 }
 
 pub(crate) fn key(prefix: u8, id: &MimeiId, rest: &[u8]) -> Vec<u8> {

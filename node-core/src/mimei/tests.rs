@@ -750,3 +750,76 @@ fn verify_reports_intact_and_damaged_versions() {
         bad.problems[0]
     );
 }
+
+/// Re-import does not read files whose size, times and inode are unchanged (the stat
+/// cache), yet sees every change of content, even one that keeps size and mtime.
+#[cfg(unix)]
+#[test]
+fn import_skips_unchanged_files_but_sees_changes() {
+    let t = setup();
+    let id = t.create("stat-cache");
+    let src = tempfile::tempdir().unwrap();
+    let root = src.path();
+    std::fs::create_dir_all(root.join("d")).unwrap();
+    for i in 0..5 {
+        std::fs::write(root.join(format!("d/f{i}")), vec![i as u8; 5000 + i]).unwrap();
+    }
+    let import = || {
+        t.m.import_dir(&t.me, &id, root, &MimeiPath::root(), &|_| {})
+            .unwrap()
+    };
+    // Files changed within the last 2 s are never cached (racily clean).
+    let first = import();
+    assert_eq!((first.changed, first.cached), (5, 0));
+    let second = import();
+    assert_eq!(
+        (second.changed, second.cached),
+        (0, 0),
+        "too fresh to trust"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let third = import();
+    assert_eq!((third.changed, third.cached), (0, 0));
+    let fourth = import();
+    assert_eq!((fourth.changed, fourth.cached, fourth.new_bytes), (0, 5, 0));
+
+    // Same size, mtime put back: ctime still changes, so the content is read.
+    let f = root.join("d/f2");
+    let mtime = std::fs::metadata(&f).unwrap().modified().unwrap();
+    std::fs::write(&f, vec![9u8; 5002]).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&f)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let fifth = import();
+    assert_eq!((fifth.changed, fifth.cached), (1, 4));
+    assert_eq!(
+        t.get(&id, VersionRef::Cur, "d/f2").unwrap(),
+        vec![9u8; 5002]
+    );
+
+    // A write through the API makes the cache entry stale: the file is read again.
+    t.put(&id, "d/f3", b"other");
+    let sixth = import();
+    assert_eq!(
+        (sixth.changed, sixth.cached),
+        (1, 3),
+        "f2 is too fresh to cache, f3 stale"
+    );
+    assert_eq!(
+        t.get(&id, VersionRef::Cur, "d/f3").unwrap(),
+        vec![3u8; 5003]
+    );
+
+    // Removed files leave no stat entries behind.
+    std::fs::remove_file(root.join("d/f0")).unwrap();
+    let seventh = import();
+    assert_eq!(seventh.removed, 1);
+    let stat_keys =
+        t.m.store()
+            .scan_prefix(&key(prefix::STAT, &id, &[]))
+            .unwrap();
+    assert!(stat_keys.len() <= 4, "{} stat entries", stat_keys.len());
+}

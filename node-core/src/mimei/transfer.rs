@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::fs::EntryKind;
 use super::{
-    Entry, MimeiError, MimeiEvent, MimeiId, MimeiPath, Mimeis, Perm, Result, VersionRef, key,
+    Entry, MimeiError, MimeiEvent, MimeiId, MimeiPath, Mimeis, Perm, Result, VersionRef, enc, key,
     prefix,
 };
 use crate::identity::UserId;
@@ -40,6 +40,10 @@ pub struct ImportStats {
     /// Blocks and bytes that were not in the store before (deduplication shows here).
     pub new_blocks: u64,
     pub new_bytes: u64,
+    /// Files not read at all: same size, times and inode as when `cur` last took them
+    /// from the same local path (the stat cache; like git's index).
+    #[serde(default)]
+    pub cached: u64,
 }
 
 /// What an export wrote.
@@ -60,6 +64,55 @@ struct Found {
     path: MimeiPath,
     local: PathBuf,
     size: u64,
+    stamp: Option<Stamp>,
+}
+
+/// What identifies a local file's content without reading it (as git's index does):
+/// if all of it is unchanged, so is the content. `ctime` changes on every write and
+/// cannot be set by tools like `touch`, so a restored mtime does not fool it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Stamp {
+    local: Vec<u8>,
+    size: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+    ino: u64,
+    dev: u64,
+}
+
+/// A stat-cache entry: the stamp of the local file `cur`'s entry was taken from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct StatEntry {
+    stamp: Stamp,
+    blob: BlobRef,
+}
+
+/// Files changed this close to the import's start are not cached: a write in the same
+/// timestamp tick as our read would leave the stamp unchanged ("racily clean" in git).
+const RACY_NS: i128 = 2_000_000_000;
+
+#[cfg(unix)]
+fn stamp(local: &Path, meta: &std::fs::Metadata) -> Option<Stamp> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
+    Some(Stamp {
+        local: local.as_os_str().as_bytes().to_vec(),
+        size: meta.len(),
+        mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
+        ctime_ns: meta.ctime() as i128 * 1_000_000_000 + meta.ctime_nsec() as i128,
+        ino: meta.ino(),
+        dev: meta.dev(),
+    })
+}
+
+/// Without inode and ctime a stamp is not trustworthy: no stat cache.
+#[cfg(not(unix))]
+fn stamp(_local: &Path, _meta: &std::fs::Metadata) -> Option<Stamp> {
+    None
+}
+
+fn stat_key(id: &MimeiId, path: &MimeiPath) -> Vec<u8> {
+    key(prefix::STAT, id, &path.key_bytes())
 }
 
 fn walk(dir: &Path, base: &MimeiPath, out: &mut Vec<Found>, skipped: &mut u64) -> Result<()> {
@@ -88,6 +141,7 @@ fn walk(dir: &Path, base: &MimeiPath, out: &mut Vec<Found>, skipped: &mut u64) -
             walk(&local, &path, out, skipped)?;
         } else if meta.is_file() {
             out.push(Found {
+                stamp: stamp(&local, &meta),
                 path,
                 local,
                 size: meta.len(),
@@ -113,9 +167,38 @@ impl Mimeis {
         progress: &(dyn Fn(Progress) + Sync),
     ) -> Result<ImportStats> {
         self.check(who, id, Perm::Write)?;
+        let start_ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i128);
         let mut found = Vec::new();
         let mut stats = ImportStats::default();
+        // Walk the canonical path, so the local paths in stamps are canonical too.
+        let src = &std::fs::canonicalize(src).map_err(io(format!("reading {}", src.display())))?;
         walk(src, into, &mut found, &mut stats.skipped)?;
+        // What `cur` has now, and the stamps of the local files it came from: a file
+        // whose stamp is unchanged and whose entry is still that blob is not read.
+        let before: BTreeMap<MimeiPath, Entry> = self.cur_entries(id, into)?.into_iter().collect();
+        let mut cache: BTreeMap<MimeiPath, StatEntry> = BTreeMap::new();
+        let stat_base = key(prefix::STAT, id, &[]);
+        let mut stat_dir = key(prefix::STAT, id, &into.key_bytes());
+        if !into.is_root() {
+            stat_dir.push(0);
+        }
+        for (k, v) in self.store.scan_prefix(&stat_dir)? {
+            // A malformed hint is only a miss.
+            if let (Ok(p), Ok(e)) = (
+                MimeiPath::from_key_bytes(&k[stat_base.len()..]),
+                postcard::from_bytes::<StatEntry>(&v),
+            ) {
+                cache.insert(p, e);
+            }
+        }
+        let cached_blob = |f: &Found| -> Option<BlobRef> {
+            let c = cache.get(&f.path)?;
+            (f.stamp.as_ref() == Some(&c.stamp)
+                && before.get(&f.path) == Some(&Entry::File(c.blob)))
+            .then_some(c.blob)
+        };
         let total = Progress {
             files_total: found.len() as u64,
             bytes_total: found.iter().map(|f| f.size).sum(),
@@ -126,7 +209,9 @@ impl Mimeis {
         let next = AtomicUsize::new(0);
         let files_done = AtomicU64::new(0);
         let bytes_done = AtomicU64::new(0);
-        let blobs: Mutex<Vec<Option<BlobRef>>> = Mutex::new(vec![None; found.len()]);
+        // Each file's blob, and whether it came from the stat cache.
+        let blobs: Mutex<Vec<Option<(BlobRef, bool)>>> = Mutex::new(vec![None; found.len()]);
+        let cached = AtomicU64::new(0);
         let workers = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2)
@@ -139,6 +224,15 @@ impl Mimeis {
                         loop {
                             let i = next.fetch_add(1, Ordering::Relaxed);
                             let Some(f) = found.get(i) else { break };
+                            if let Some(blob) = cached_blob(f) {
+                                cached.fetch_add(1, Ordering::Relaxed);
+                                if let Ok(mut b) = blobs.lock() {
+                                    b[i] = Some((blob, true));
+                                }
+                                bytes_done.fetch_add(blob.size, Ordering::Relaxed);
+                                files_done.fetch_add(1, Ordering::Relaxed);
+                                continue;
+                            }
                             let file = std::fs::File::open(&f.local)
                                 .map_err(io(format!("opening {}", f.local.display())))?;
                             let blob = BlobRef::put_reader(
@@ -153,7 +247,7 @@ impl Mimeis {
                                 other => other.into(),
                             })?;
                             if let Ok(mut b) = blobs.lock() {
-                                b[i] = Some(blob);
+                                b[i] = Some((blob, false));
                             }
                             let p = Progress {
                                 files_done: files_done.fetch_add(1, Ordering::Relaxed) + 1,
@@ -181,6 +275,7 @@ impl Mimeis {
             stats.new_blocks += b;
             stats.new_bytes += n;
         }
+        stats.cached = cached.into_inner();
         let blobs = blobs
             .into_inner()
             .map_err(|_| MimeiError::Corrupt("import state poisoned".into()))?;
@@ -200,17 +295,49 @@ impl Mimeis {
         let mut existing: BTreeMap<MimeiPath, Entry> =
             self.cur_entries(id, into)?.into_iter().collect();
         for (f, blob) in found.iter().zip(blobs) {
-            let blob = blob.ok_or_else(|| MimeiError::Corrupt("import lost a file".into()))?;
+            let (mut blob, from_cache) =
+                blob.ok_or_else(|| MimeiError::Corrupt("import lost a file".into()))?;
+            let now = existing.remove(&f.path);
+            if from_cache && now != Some(Entry::File(blob)) {
+                // Taken from the stat cache, but `cur` changed meanwhile, so nothing
+                // holds the blob any more: read the file again under the lock (GC
+                // waits for it), so every block this entry points at exists.
+                let file = std::fs::File::open(&f.local)
+                    .map_err(io(format!("opening {}", f.local.display())))?;
+                blob = BlobRef::put_reader(&mut txn, BufReader::with_capacity(256 * 1024, file))?;
+            }
             stats.files += 1;
             stats.bytes += blob.size;
-            if existing.remove(&f.path) != Some(Entry::File(blob)) {
+            if now != Some(Entry::File(blob)) {
                 stats.changed += 1;
                 self.set_entry(&mut txn, id, &f.path, Some(Entry::File(blob)))?;
+            }
+            // Remember the stamp (unless the file changed too recently to trust it).
+            let entry = f
+                .stamp
+                .as_ref()
+                .filter(|s| s.mtime_ns < start_ns - RACY_NS && s.ctime_ns < start_ns - RACY_NS);
+            let old = cache.remove(&f.path);
+            match entry {
+                Some(s) => {
+                    let e = StatEntry {
+                        stamp: s.clone(),
+                        blob,
+                    };
+                    if old.as_ref() != Some(&e) {
+                        txn.insert(stat_key(id, &f.path), enc(&e));
+                    }
+                }
+                None if old.is_some() => txn.remove(stat_key(id, &f.path)),
+                None => {}
             }
         }
         for path in existing.into_keys() {
             stats.removed += 1;
             self.set_entry(&mut txn, id, &path, None)?;
+        }
+        for path in cache.into_keys() {
+            txn.remove(stat_key(id, &path));
         }
         txn.commit()?;
         drop(stages);

@@ -564,6 +564,39 @@ impl Orgs {
             .collect()
     }
 
+    /// Chat history, oldest first: the newest `limit` messages before `before` (ms;
+    /// `None` = up to now). Page backwards by passing the oldest `time` seen.
+    pub fn history_before(
+        &self,
+        org: &OrgId,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<ChatView>> {
+        let prefix = format!("org/{org}/chat/");
+        let range = DbRange {
+            prefix: Some(prefix.clone()),
+            end: before.map(|b| format!("{prefix}{b:013}")),
+            ..Default::default()
+        };
+        let all = self.db.scan_range(&range)?;
+        let skip = all.len().saturating_sub(limit);
+        Ok(all[skip..]
+            .iter()
+            .filter_map(|(_, v)| signed_from::<ChatMessage>(v).ok()?.verify().ok())
+            .map(|c| ChatView {
+                id: c.id,
+                author: c.author,
+                time: c.time,
+                text: c.text,
+            })
+            .collect())
+    }
+
+    /// The org's current charter as signed by the org key (for invites).
+    pub fn charter_record(&self, org: &OrgId) -> Result<Option<Signed<Charter>>> {
+        Ok(self.charter(org)?.map(|(s, _)| s))
+    }
+
     /// A request to send to members when this node comes back, to catch up (O3).
     pub fn catch_up_request(&self, org: &OrgId) -> Result<OrgMessage> {
         let last = self

@@ -18,7 +18,9 @@
 //! Every change of metadata (refcounts and the keys of the layers above, which share
 //! this one sled tree) is applied by [`WriteTxn::commit`] as one sled batch, then
 //! flushed: a change is either wholly on disk or absent, and it is durable once
-//! `commit` returns. Block *bytes* may be written before the commit (so a large import
+//! `commit` returns. Blocks up to [`INLINE_MAX`] bytes are values in sled; larger ones
+//! are appended to pack files that every commit fsyncs first (sled does not fsync its
+//! own files for large values; see `pack.rs` for the rules that make packs crash-safe). Block *bytes* may be written before the commit (so a large import
 //! does not hold everything in memory); until the commit links them, they are
 //! unreferenced and protected from GC only by the in-memory [`Stage`] that wrote them.
 //! After a crash such blocks are plain garbage for GC: no version can point at them.
@@ -28,9 +30,11 @@
 //! [`StoreError::Corrupt`] and never served.
 
 mod blob;
+mod pack;
 mod txn;
 
 pub use blob::{BlobReader, BlobRef, CHUNK_SIZE};
+pub use pack::{INLINE_MAX, PACKS_DIR};
 pub use txn::WriteTxn;
 
 use std::collections::HashMap;
@@ -76,10 +80,18 @@ pub enum StoreError {
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Key prefixes of the shared sled tree. Each layer owns its letters; the store owns
-/// `B` (block bytes) and `R` (reference records).
+/// `B` (bytes of small blocks), `P` (pack locations of large blocks), `Q` (durable pack
+/// lengths) and `R` (reference records).
 pub mod prefix {
     pub const BLOCK: u8 = b'B';
+    pub const PACKED: u8 = b'P';
+    pub const PACK_LEN: u8 = b'Q';
     pub const REFS: u8 = b'R';
+
+    /// Whether a key belongs to the store itself (upper layers may not write it).
+    pub fn is_store_key(key: &[u8]) -> bool {
+        matches!(key.first(), Some(&(BLOCK | PACKED | PACK_LEN | REFS)))
+    }
 }
 
 /// Tuning of the store.
@@ -116,6 +128,7 @@ pub struct Store {
 
 struct Inner {
     db: sled::Db,
+    packs: pack::Packs,
     writer: Mutex<()>,
     /// Stages write under the read side; GC holds the write side for a whole pass, so
     /// a block cannot be freed between a stage checking it exists and protecting it.
@@ -165,8 +178,10 @@ impl Store {
             }
         };
 
+        let packs = pack::Packs::open(dir, &db)?;
         Ok(Store {
             inner: Arc::new(Inner {
+                packs,
                 db,
                 writer: Mutex::new(()),
                 gc_fence: RwLock::new(()),
@@ -196,21 +211,41 @@ impl Store {
 
     /// Read a block, verifying its digest.
     pub fn get_block(&self, hash: &BlockHash) -> Result<Vec<u8>> {
-        let data = self
-            .inner
-            .db
-            .get(block_key(hash))?
-            .ok_or(StoreError::Missing(*hash))?;
+        let data = match self.inner.db.get(block_key(hash))? {
+            Some(v) => v.to_vec(),
+            None => {
+                let loc = self.location(hash)?.ok_or(StoreError::Missing(*hash))?;
+                match self.inner.packs.read(&loc) {
+                    Ok(d) => d,
+                    Err(StoreError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                        tracing::error!(%hash, "block's pack file is shorter than its location");
+                        return Err(StoreError::Corrupt { hash: *hash });
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        };
         if BlockHash::of(&data) != *hash {
             tracing::error!(%hash, "corrupted block detected on read");
             return Err(StoreError::Corrupt { hash: *hash });
         }
-        Ok(data.to_vec())
+        Ok(data)
+    }
+
+    /// Where a packed block's bytes are, if it has a valid location.
+    fn location(&self, hash: &BlockHash) -> Result<Option<pack::Location>> {
+        match self.inner.db.get(pack_key(hash))? {
+            Some(v) => {
+                let loc = pack::Location::decode(&v)?;
+                Ok(self.inner.packs.valid(&loc).then_some(loc))
+            }
+            None => Ok(None),
+        }
     }
 
     /// Whether the block's bytes are present (not verified).
     pub fn has_block(&self, hash: &BlockHash) -> Result<bool> {
-        Ok(self.inner.db.contains_key(block_key(hash))?)
+        Ok(self.inner.db.contains_key(block_key(hash))? || self.location(hash)?.is_some())
     }
 
     /// Current reference count of a block (0 if unknown).
@@ -242,7 +277,19 @@ impl Store {
 
     /// Make everything written so far durable.
     pub fn flush(&self) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        self.sync_packs(&mut batch)?;
+        self.inner.db.apply_batch(batch)?;
         self.inner.db.flush()?;
+        Ok(())
+    }
+
+    /// Fsync the pack files and add the durable lengths to `batch`: a commit whose
+    /// batch references packed blocks must call this before applying it.
+    pub(crate) fn sync_packs(&self, batch: &mut sled::Batch) -> Result<()> {
+        for (k, v) in self.inner.packs.sync()? {
+            batch.insert(&k, &v);
+        }
         Ok(())
     }
 
@@ -261,7 +308,9 @@ impl Store {
             let mut batch = sled::Batch::default();
             let mut changed: HashMap<BlockHash, Option<RefRecord>> = HashMap::new();
             let mut freed_now = 0u64;
-            for kv in self.inner.db.scan_prefix([prefix::BLOCK]) {
+            let blocks = self.inner.db.scan_prefix([prefix::BLOCK]);
+            let packed = self.inner.db.scan_prefix([prefix::PACKED]);
+            for kv in blocks.chain(packed) {
                 let (k, v) = kv?;
                 let hash = BlockHash::from_slice(&k[1..])
                     .map_err(|e| StoreError::Malformed(format!("block key: {e}")))?;
@@ -291,9 +340,9 @@ impl Store {
                     }
                 }
                 changed.insert(hash, None);
-                batch.remove(k);
                 stats.blocks_freed += 1;
-                stats.bytes_freed += v.len() as u64;
+                stats.bytes_freed += stored_len(&k, &v)?;
+                batch.remove(k);
                 freed_now += 1;
             }
             for (hash, rec) in &changed {
@@ -318,6 +367,24 @@ impl Store {
                 batch.remove(k);
             }
         }
+        // Locations of earlier runs that point past a pack's durable end name nothing.
+        for kv in self.inner.db.scan_prefix([prefix::PACKED]) {
+            let (k, v) = kv?;
+            if !self.inner.packs.valid(&pack::Location::decode(&v)?) {
+                batch.remove(k);
+            }
+        }
+        self.inner.db.apply_batch(batch)?;
+        // Pack files no location points into any more.
+        let mut live = std::collections::HashSet::new();
+        for kv in self.inner.db.scan_prefix([prefix::PACKED]) {
+            let (_, v) = kv?;
+            live.insert(pack::Location::decode(&v)?.pack);
+        }
+        let mut batch = sled::Batch::default();
+        for k in self.inner.packs.remove_unused(&live)? {
+            batch.remove(&k);
+        }
         self.inner.db.apply_batch(batch)?;
         self.inner.db.flush()?;
         Ok(stats)
@@ -326,12 +393,14 @@ impl Store {
     /// Counts of blocks and bytes held.
     pub fn stats(&self) -> Result<StoreStats> {
         let mut s = StoreStats::default();
-        for kv in self.inner.db.scan_prefix([prefix::BLOCK]) {
-            let (_, v) = kv?;
+        let blocks = self.inner.db.scan_prefix([prefix::BLOCK]);
+        let packed = self.inner.db.scan_prefix([prefix::PACKED]);
+        for kv in blocks.chain(packed) {
+            let (k, v) = kv?;
             s.blocks += 1;
-            s.block_bytes += v.len() as u64;
+            s.block_bytes += stored_len(&k, &v)?;
         }
-        s.disk_bytes = self.inner.db.size_on_disk()?;
+        s.disk_bytes = self.inner.db.size_on_disk()? + self.inner.packs.disk_bytes();
         Ok(s)
     }
 
@@ -367,6 +436,21 @@ impl Store {
             };
             // Lost race = someone wrote the same record for the same content: fine.
             let _ = db.compare_and_swap(rkey, None as Option<&[u8]>, Some(encode(&rec)))?;
+        }
+        if data.len() > INLINE_MAX {
+            let key = pack_key(hash);
+            let old = db.get(key)?;
+            if let Some(v) = &old
+                && self.inner.packs.valid(&pack::Location::decode(v)?)
+            {
+                return Ok(false);
+            }
+            let loc = self.inner.packs.append(data)?;
+            // Set-if-unchanged, so concurrent writers of the same block agree on who
+            // added it (the loser's appended copy is never referenced).
+            return Ok(db
+                .compare_and_swap(key, old, Some(&loc.encode()[..]))?
+                .is_ok());
         }
         let key = block_key(hash);
         if db.contains_key(key)? {
@@ -434,6 +518,22 @@ pub(crate) fn block_key(hash: &BlockHash) -> [u8; 33] {
     k[0] = prefix::BLOCK;
     k[1..].copy_from_slice(hash.as_bytes());
     k
+}
+
+pub(crate) fn pack_key(hash: &BlockHash) -> [u8; 33] {
+    let mut k = [0u8; 33];
+    k[0] = prefix::PACKED;
+    k[1..].copy_from_slice(hash.as_bytes());
+    k
+}
+
+/// Bytes of the block stored under key `k` with value `v` (inline or packed).
+fn stored_len(k: &[u8], v: &[u8]) -> Result<u64> {
+    if k.first() == Some(&prefix::PACKED) {
+        Ok(pack::Location::decode(v)?.len as u64)
+    } else {
+        Ok(v.len() as u64)
+    }
 }
 
 pub(crate) fn ref_key(hash: &BlockHash) -> [u8; 33] {

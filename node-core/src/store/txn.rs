@@ -87,10 +87,7 @@ impl<'s> WriteTxn<'s> {
 
     /// Set a metadata key. Keys starting with the store's own prefixes are refused.
     pub fn insert(&mut self, key: Vec<u8>, value: Vec<u8>) {
-        debug_assert!(!matches!(
-            key.first(),
-            Some(&prefix::BLOCK) | Some(&prefix::REFS)
-        ));
+        debug_assert!(!prefix::is_store_key(&key));
         self.overlay.insert(key, Some(value));
     }
 
@@ -150,6 +147,8 @@ impl<'s> WriteTxn<'s> {
 
     fn commit_inner(self, flush: bool) -> Result<()> {
         let mut batch = sled::Batch::default();
+        // Bytes of packed blocks this commit may reference become durable first.
+        self.store.sync_packs(&mut batch)?;
         for (k, v) in self.overlay {
             match v {
                 Some(v) => batch.insert(k, v),

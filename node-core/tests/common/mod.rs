@@ -59,8 +59,15 @@ impl NodeProc {
     /// Start a node on `dir` with an ephemeral API port and wait until it answers.
     #[allow(clippy::zombie_processes)] // the child is owned and waited for by `NodeProc`'s Drop
     pub async fn start(dir: &Path) -> NodeProc {
+        NodeProc::start_with(dir, &[]).await
+    }
+
+    /// Like [`NodeProc::start`], with more `leither run` arguments.
+    #[allow(clippy::zombie_processes)]
+    pub async fn start_with(dir: &Path, extra: &[&str]) -> NodeProc {
         let mut child = leither(dir)
             .args(["run", "--listen", "127.0.0.1:0"])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()

@@ -8,6 +8,7 @@ mod client;
 mod ident;
 mod mimei_cmd;
 mod output;
+mod people_cmd;
 
 use std::path::{Path, PathBuf};
 
@@ -68,7 +69,19 @@ enum Cmd {
         /// Address of the loopback API (overrides config `api.listen`), e.g. 127.0.0.1:0.
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
+        /// On first run, create or restore the identity in the UI (`leither ui`)
+        /// instead of here; an identity whose key file needs a passphrase is unlocked
+        /// there too.
+        #[arg(long)]
+        onboard: bool,
+        /// Light-node profile (config `node.profile = "light"`): serves only this
+        /// user's data, bounded storage and connections.
+        #[arg(long)]
+        light: bool,
     },
+    /// Print the link that opens this node's UI in a browser, signed in (keep it
+    /// private: it holds the API token, in the part browsers never send).
+    Ui,
     /// Show what this node is and holds.
     Status,
     /// Mimei: versioned files and databases.
@@ -81,6 +94,32 @@ enum Cmd {
     Gc,
     /// Print the API URL and token location (for curl and other clients).
     Api,
+    /// Your profile: show it, or change name, bio or avatar.
+    Me {
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        bio: Option<String>,
+        /// An image file (.png, .jpg, .webp, .gif, .svg; at most 2 MiB).
+        #[arg(long)]
+        avatar: Option<PathBuf>,
+    },
+    /// Make a friend invite (`leither:friend:…`) to share as a link or QR code.
+    Invite,
+    /// Friends: add, accept, decline, remove, block, list.
+    #[command(subcommand)]
+    Friend(people_cmd::FriendCmd),
+    /// Direct messages: send, ls, read.
+    #[command(subcommand)]
+    Msg(people_cmd::MsgCmd),
+    /// Everything addressed to you (messages, requests, org events), newest first.
+    Stream {
+        #[arg(long, default_value_t = 30)]
+        limit: usize,
+    },
+    /// Organizations: create, apply, approve, members, chat.
+    #[command(subcommand)]
+    Org(people_cmd::OrgCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -176,7 +215,28 @@ async fn run(cli: Cli, out: &Out) -> Result<()> {
                 println!("{}", words.as_str())
             })
         }
-        Cmd::Run { listen } => run_node(&data_dir, config, listen, &pass, out).await,
+        Cmd::Run {
+            listen,
+            onboard,
+            light,
+        } => run_node(&data_dir, config, listen, onboard, light, &pass, out).await,
+        Cmd::Ui => {
+            let info: ApiInfo = std::fs::read_to_string(data_dir.join(API_INFO_FILE))
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .with_context(|| {
+                    format!(
+                        "no node is running on {} (start one with `leither run`)",
+                        data_dir.display()
+                    )
+                })?;
+            let token = std::fs::read_to_string(data_dir.join(api::auth::TOKEN_FILE))
+                .context("reading the API token")?;
+            let link = format!("{}/#token={}", info.url, token.trim());
+            out.value(&serde_json::json!({"url": info.url, "link": link}), || {
+                println!("{link}")
+            })
+        }
         Cmd::Status => {
             let c = connect(&data_dir, &config).await?;
             let v: serde_json::Value = c.get("/api/v1/node").await?;
@@ -215,6 +275,30 @@ async fn run(cli: Cli, out: &Out) -> Result<()> {
                     v["blocks_freed"], v["bytes_freed"]
                 )
             })
+        }
+        Cmd::Me { name, bio, avatar } => {
+            let c = connect_people(&data_dir, &config, &pass).await?;
+            people_cmd::me(&c, out, name, bio, avatar).await
+        }
+        Cmd::Invite => {
+            let c = connect_people(&data_dir, &config, &pass).await?;
+            people_cmd::invite(&c, out).await
+        }
+        Cmd::Friend(f) => {
+            let c = connect_people(&data_dir, &config, &pass).await?;
+            people_cmd::friend(&c, out, f).await
+        }
+        Cmd::Msg(m) => {
+            let c = connect_people(&data_dir, &config, &pass).await?;
+            people_cmd::msg(&c, out, m).await
+        }
+        Cmd::Stream { limit } => {
+            let c = connect_people(&data_dir, &config, &pass).await?;
+            people_cmd::stream(&c, out, limit).await
+        }
+        Cmd::Org(o) => {
+            let c = connect_people(&data_dir, &config, &pass).await?;
+            people_cmd::org(&c, out, o).await
         }
         Cmd::Api => {
             let info: Option<ApiInfo> = std::fs::read_to_string(data_dir.join(API_INFO_FILE))
@@ -305,10 +389,28 @@ async fn connect(data_dir: &Path, config: &Config) -> Result<Client> {
     Client::connect(data_dir, || open_node(data_dir, config)).await
 }
 
+/// Like [`connect`], but an in-process node also gets the people service, which needs
+/// the unlocked keys (keyring, or the key file's passphrase).
+async fn connect_people(
+    data_dir: &Path,
+    config: &Config,
+    pass: &ident::PassphraseSource,
+) -> Result<Client> {
+    Client::connect(data_dir, || {
+        let node = open_node(data_dir, config)?;
+        let keys = ident::unlock(data_dir, pass)?;
+        node.start_people(std::sync::Arc::new(keys))?;
+        Ok(node)
+    })
+    .await
+}
+
 async fn run_node(
     data_dir: &Path,
     mut config: Config,
     listen: Option<std::net::SocketAddr>,
+    onboard: bool,
+    light: bool,
     pass: &ident::PassphraseSource,
     out: &Out,
 ) -> Result<()> {
@@ -316,44 +418,44 @@ async fn run_node(
         config.api.listen = l;
         config.validate()?;
     }
-    if !Identity::exists(data_dir) {
-        init(data_dir, KeyBackend::Auto, None, pass, out)?;
+    if light {
+        config.node.profile = config::Profile::Light;
     }
-    // Unlocking proves the keys are there and the passphrase is right before serving;
-    // the network layer will hold the unlocked identity.
-    let _identity = ident::unlock(data_dir, pass)?;
-    let node = open_node(data_dir, &config)?;
-    let listener = tokio::net::TcpListener::bind(config.api.listen).await.with_context(|| {
-        format!("listening on {} (is another node running? use --listen 127.0.0.1:0 for a free port)", config.api.listen)
-    })?;
-    let addr = listener.local_addr()?;
-    let url = format!("http://{addr}");
-    let token = api::auth::load_or_create_token(data_dir)?;
-    let info = ApiInfo {
-        url: url.clone(),
-        pid: std::process::id(),
+    let identity = if onboard {
+        None
+    } else {
+        if !Identity::exists(data_dir) {
+            init(data_dir, KeyBackend::Auto, None, pass, out)?;
+        }
+        // Unlocking proves the keys are there and the passphrase is right before serving.
+        Some(ident::unlock(data_dir, pass)?)
     };
-    leither_core::fsutil::write_private_atomic(
-        &data_dir.join(API_INFO_FILE),
-        serde_json::to_string(&info)?.as_bytes(),
-    )?;
-    tracing::info!(%url, data_dir = %data_dir.display(), "Leither node running");
+    let running = leither_core::run::start(leither_core::run::StartOptions {
+        data_dir: data_dir.to_path_buf(),
+        config,
+        identity,
+    })
+    .await?;
+    let url = running.url.clone();
+    let ready = running.gateway.node().is_some();
     out.value(
-        &serde_json::json!({"url": url, "data_dir": data_dir}),
+        &serde_json::json!({"url": url, "data_dir": data_dir, "identity_ready": ready}),
         || {
             println!("Leither node running");
             println!("  API       {url}  (spec: {url}{})", api::OPENAPI_PATH);
+            println!("  UI        {url}/  (`leither ui` prints a signed-in link)");
             println!(
                 "  token     {}",
                 data_dir.join(api::auth::TOKEN_FILE).display()
             );
             println!("  data dir  {}", data_dir.display());
+            if !ready {
+                println!("  identity  none yet: open the UI to create or restore it");
+            }
             println!("Press Ctrl-C to stop.");
         },
     )?;
-    let served = api::serve(node, listener, token, shutdown_signal()).await;
-    let _ = std::fs::remove_file(data_dir.join(API_INFO_FILE));
-    served.context("serving the API")?;
+    running.until(shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }

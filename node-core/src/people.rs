@@ -1,0 +1,873 @@
+//! The people service of a running node: the user's social layer ([`Social`]) and
+//! organizations ([`Orgs`]) together, with the seam to the network ([`Courier`]).
+//!
+//! `social` and `org` are sans-IO: actions and received records become state changes
+//! plus records to deliver. [`People`] is the one owner of both on a node. It wraps
+//! every record it sends in a [`Parcel`] — a header signed by the user key (sender,
+//! target, time, blake3 of the body) and the body — so the receiver knows who sent it
+//! without trusting the transport, and it queues the parcels for the network:
+//!
+//! - **to a user** (friend requests and answers, org records for one member): kept in a
+//!   private Mimei of the user's (`app_type = "leither/courier"`) until a node of the
+//!   recipient has taken the parcel, retried every [`RETRY_EVERY`], so they survive a
+//!   restart;
+//! - **direct messages and receipts**: the persistent copy is the social outbox (a
+//!   message stays there until the recipient's receipt arrives); the retry tick sends
+//!   the outbox again, and the recipient stores each message exactly once;
+//! - **to an org's topic** (chat, membership and info updates): best effort; a member
+//!   who missed some catches up by asking the others for the history
+//!   ([`People::catch_up`], done when the pump starts and when a member joins).
+//!
+//! The network implements [`Courier`] and runs [`pump`]; whatever arrives for this
+//! user goes to [`People::receive`]. Tests use two `People` in one process and hand one's
+//! [`People::take_outgoing`] to the other's `receive` — the same sans-IO style as the
+//! module tests, not a network test.
+//!
+//! Architecture: `api → people → (social, org) → mimei → (store, identity)`.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use data_encoding::BASE64URL_NOPAD;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Notify, broadcast};
+
+use crate::identity::{Domain, Identity, IdentityError, Signed, SignedRecord, UserId};
+use crate::mimei::{MimeiError, Mimeis, OwnedDb};
+use crate::org::{
+    Charter, ChatView, OrgEffect, OrgError, OrgId, OrgMessage, OrgRole, OrgView, Orgs,
+};
+use crate::social::{
+    Envelope, Friend, FriendState, MAX_TEXT_LEN, Outgoing, Social, SocialError, StoredMessage,
+    StreamKind,
+};
+
+/// How often undelivered parcels are tried again.
+pub const RETRY_EVERY: Duration = Duration::from_secs(30);
+/// Largest parcel [`People::receive`] accepts (a history reply may be large).
+pub const MAX_PARCEL_BYTES: usize = 4 * 1024 * 1024 + 64 * 1024;
+/// Most best-effort parcels kept waiting for the network; older ones are dropped.
+pub const MAX_PENDING: usize = 10_000;
+/// `app_type` of the Mimei holding parcels not yet taken by their recipient.
+pub const COURIER_APP_TYPE: &str = "leither/courier";
+
+/// What went wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum PeopleError {
+    #[error(transparent)]
+    Social(#[from] SocialError),
+    #[error(transparent)]
+    Org(#[from] OrgError),
+    #[error("invalid: {0}")]
+    Invalid(String),
+    #[error("{what} is {len} bytes; at most {max}")]
+    TooLarge {
+        what: &'static str,
+        len: usize,
+        max: usize,
+    },
+    #[error("refused: {0}")]
+    Rejected(String),
+    #[error("no such user: {0}")]
+    UnknownUser(UserId),
+    #[error(transparent)]
+    Mimei(#[from] MimeiError),
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+}
+
+pub type Result<T, E = PeopleError> = std::result::Result<T, E>;
+
+/// Where a parcel goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Target {
+    /// Any node of this user.
+    User(UserId),
+    /// Every member node listening on the org's topic.
+    Org(OrgId),
+}
+
+/// What a parcel carries.
+#[derive(Serialize, Deserialize)]
+pub enum Record {
+    Social(Envelope),
+    Org(OrgMessage),
+}
+
+/// The signed part of a parcel: who sends what to whom.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParcelHeader {
+    pub from: UserId,
+    pub to: Target,
+    /// Sender's clock, ms since the epoch.
+    pub time: u64,
+    /// blake3 of the body.
+    pub body: [u8; 32],
+}
+
+impl SignedRecord for ParcelHeader {
+    const DOMAIN: Domain = Domain::new("leither/parcel/v1");
+}
+
+/// The unit the network carries: a signed header and the body it names.
+#[derive(Serialize, Deserialize)]
+struct Parcel {
+    header: Vec<u8>,
+    body: Vec<u8>,
+}
+
+/// A parcel waiting for the network.
+#[derive(Debug, Clone)]
+pub struct Outbound {
+    pub to: Target,
+    pub parcel: Vec<u8>,
+    /// Key in the courier Mimei while it waits for its recipient (sends to a user).
+    queued: Option<String>,
+}
+
+/// How a recipient node answered a parcel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// Its `People::receive` took it.
+    Accepted,
+    /// It refused it for good (bad signature, not a friend…): do not send again.
+    Refused(String),
+}
+
+/// Why a parcel could not be handed over now (it will be tried again).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct Unreachable(pub String);
+
+pub type CourierFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The seam to the network. The network implements it; [`pump`] drives it.
+pub trait Courier: Send + Sync {
+    /// Deliver `parcel` to a node of `to` (any of the user's devices, or a node that
+    /// keeps parcels for them) and resolve with that node's answer: what its
+    /// [`People::receive`] said. `Err` if no such node answered in time (a timeout of
+    /// at most ~10 s); the parcel is kept and sent again later.
+    fn send(&self, to: UserId, parcel: Vec<u8>)
+    -> CourierFuture<'_, Result<Delivery, Unreachable>>;
+    /// Publish `parcel` on the org's topic (best effort).
+    fn publish(&self, org: OrgId, parcel: Vec<u8>) -> CourierFuture<'_, Result<(), Unreachable>>;
+    /// Listen on the org's topic from now on (idempotent); what arrives goes to
+    /// [`People::receive`].
+    fn subscribe(&self, org: OrgId);
+}
+
+/// Something changed in an org (for the UI, over WebSocket as
+/// `{"kind":"org","org":"…","change":"chat"}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OrgEvent {
+    /// Always `org`.
+    pub kind: String,
+    pub org: OrgId,
+    pub change: OrgChange,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OrgChange {
+    Created,
+    Joined,
+    Chat,
+    Members,
+    Info,
+    Application,
+}
+
+/// A friend invite: "this is me", signed, to paste or show as a QR code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invite {
+    pub user: UserId,
+    pub name: String,
+    pub time: u64,
+}
+
+impl SignedRecord for Invite {
+    const DOMAIN: Domain = Domain::new("leither/invite/v1");
+}
+
+/// Prefix of friend invite strings.
+pub const INVITE_PREFIX: &str = "leither:friend:";
+/// Prefix of org invite strings (the org's charter and a member to apply through).
+pub const ORG_INVITE_PREFIX: &str = "leither:org:";
+
+/// The social and org state of the running node. Cheap to clone.
+#[derive(Clone)]
+pub struct People {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    keys: Arc<Identity>,
+    me: UserId,
+    social: Social,
+    orgs: Orgs,
+    queue: OwnedDb,
+    pending: Mutex<VecDeque<Outbound>>,
+    wake: Notify,
+    events: broadcast::Sender<OrgEvent>,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn random16() -> Result<[u8; 16]> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).map_err(|e| IdentityError::Randomness(e.to_string()))?;
+    Ok(b)
+}
+
+fn check_len(what: &'static str, text: &str, max: usize) -> Result<()> {
+    if text.len() > max {
+        return Err(PeopleError::TooLarge {
+            what,
+            len: text.len(),
+            max,
+        });
+    }
+    Ok(())
+}
+
+impl People {
+    /// The people service of `keys`' user, on this node's Mimei.
+    pub fn open(mimeis: Mimeis, keys: Arc<Identity>) -> Result<People> {
+        let me = keys.user_id();
+        let social = Social::open(mimeis.clone(), keys.clone())?;
+        let orgs = Orgs::open(mimeis.clone(), keys.clone())?;
+        let queue = OwnedDb::open(&mimeis, &me, COURIER_APP_TYPE, "queue", None)?;
+        let (events, _) = broadcast::channel(256);
+        Ok(People {
+            inner: Arc::new(Inner {
+                keys,
+                me,
+                social,
+                orgs,
+                queue,
+                pending: Mutex::new(VecDeque::new()),
+                wake: Notify::new(),
+                events,
+            }),
+        })
+    }
+
+    pub fn me(&self) -> UserId {
+        self.inner.me
+    }
+
+    /// The social layer (profile, friends, conversations, stream) for reading.
+    pub fn social(&self) -> &Social {
+        &self.inner.social
+    }
+
+    /// The orgs of this user, for reading.
+    pub fn orgs(&self) -> &Orgs {
+        &self.inner.orgs
+    }
+
+    /// Live org changes (social changes: [`Social::subscribe`]).
+    pub fn subscribe(&self) -> broadcast::Receiver<OrgEvent> {
+        self.inner.events.subscribe()
+    }
+
+    fn emit(&self, org: OrgId, change: OrgChange) {
+        let _ = self.inner.events.send(OrgEvent {
+            kind: "org".into(),
+            org,
+            change,
+        });
+    }
+
+    // ---- parcels and the queue ----
+
+    fn parcel(&self, to: Target, record: &Record) -> Result<Vec<u8>> {
+        let body =
+            postcard::to_allocvec(record).map_err(|e| PeopleError::Invalid(e.to_string()))?;
+        let header = ParcelHeader {
+            from: self.inner.me,
+            to,
+            time: now_ms(),
+            body: *blake3::hash(&body).as_bytes(),
+        };
+        let header = Signed::sign(self.inner.keys.user_keypair(), &header)?.to_bytes();
+        postcard::to_allocvec(&Parcel { header, body })
+            .map_err(|e| PeopleError::Invalid(e.to_string()))
+    }
+
+    /// Queue `record` for `to`. `keep`: persist until a node of the recipient took it.
+    fn enqueue(&self, to: Target, record: &Record, keep: bool) -> Result<()> {
+        let parcel = self.parcel(to, record)?;
+        let queued = match (keep, to) {
+            (true, Target::User(u)) => {
+                let key = format!(
+                    "q/{u}/{:013}/{}",
+                    now_ms(),
+                    BASE64URL_NOPAD.encode(&random16()?)
+                );
+                self.inner
+                    .queue
+                    .write(&[(key.clone(), Some(parcel.clone()))])?;
+                Some(key)
+            }
+            _ => None,
+        };
+        self.push(Outbound { to, parcel, queued });
+        Ok(())
+    }
+
+    fn push(&self, o: Outbound) {
+        if let Ok(mut p) = self.inner.pending.lock() {
+            if p.len() >= MAX_PENDING {
+                // Persisted ones are still in the courier Mimei; DMs in the outbox.
+                p.pop_front();
+            }
+            p.push_back(o);
+        }
+        self.inner.wake.notify_one();
+    }
+
+    fn send_social(&self, o: Outgoing) -> Result<()> {
+        // Direct messages live in the social outbox until their receipt; requests and
+        // answers are kept in the courier queue until taken.
+        let keep = !matches!(o.envelope, Envelope::Direct(_));
+        self.enqueue(Target::User(o.to), &Record::Social(o.envelope), keep)
+    }
+
+    fn apply_effects(&self, effects: Vec<OrgEffect>) -> Result<()> {
+        for e in effects {
+            match e {
+                OrgEffect::Broadcast(org, m) => {
+                    self.enqueue(Target::Org(org), &Record::Org(m), false)?
+                }
+                OrgEffect::SendTo(user, m) => {
+                    if user != self.inner.me {
+                        self.enqueue(Target::User(user), &Record::Org(m), true)?
+                    }
+                }
+                OrgEffect::Notify { org, from, text } => {
+                    let text: String = text.chars().take(1024).collect();
+                    self.inner.social.notify(StreamKind::Org, from, &text)?;
+                    self.emit(org, OrgChange::Application);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Everything waiting for its first attempt (the pump's input; tests hand these
+    /// to the other side's [`People::receive`]).
+    pub fn take_outgoing(&self) -> Vec<Outbound> {
+        self.inner
+            .pending
+            .lock()
+            .map(|mut p| p.drain(..).collect())
+            .unwrap_or_default()
+    }
+
+    /// A node of the recipient took `o` (or refused it for good): stop keeping it.
+    pub fn delivered(&self, o: &Outbound) -> Result<()> {
+        if let Some(k) = &o.queued {
+            self.inner.queue.write(&[(k.clone(), None)])?;
+        }
+        Ok(())
+    }
+
+    /// Queue again everything not yet taken: kept parcels and the social outbox.
+    pub fn requeue(&self) -> Result<usize> {
+        let mut n = 0;
+        for (k, v) in self.inner.queue.scan("q/", None)? {
+            let to: UserId = k
+                .split('/')
+                .nth(1)
+                .and_then(|u| u.parse().ok())
+                .ok_or_else(|| MimeiError::Corrupt(format!("courier key {k}")))?;
+            self.push(Outbound {
+                to: Target::User(to),
+                parcel: v,
+                queued: Some(k),
+            });
+            n += 1;
+        }
+        for o in self.inner.social.outbox()? {
+            self.send_social(o)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Orgs whose topic this node should listen on.
+    pub fn topics(&self) -> Result<Vec<OrgId>> {
+        Ok(self
+            .inner
+            .orgs
+            .list()?
+            .into_iter()
+            .filter(|v| v.my_role.is_some())
+            .map(|v| v.org)
+            .collect())
+    }
+
+    /// Ask the other members of every org for the chat this node missed.
+    pub fn catch_up(&self) -> Result<()> {
+        for org in self.topics()? {
+            let req = self.inner.orgs.catch_up_request(&org)?;
+            self.enqueue(Target::Org(org), &Record::Org(req), false)?;
+        }
+        Ok(())
+    }
+
+    /// Handle a parcel from the network: verify the header signature and body digest,
+    /// check it is for this user (or an org topic), then hand the record to the social
+    /// or org layer, which verify it again on its own terms. Replies are queued.
+    pub fn receive(&self, bytes: &[u8]) -> Result<()> {
+        if bytes.len() > MAX_PARCEL_BYTES {
+            return Err(PeopleError::TooLarge {
+                what: "parcel",
+                len: bytes.len(),
+                max: MAX_PARCEL_BYTES,
+            });
+        }
+        let p: Parcel = postcard::from_bytes(bytes)
+            .map_err(|e| PeopleError::Rejected(format!("malformed parcel: {e}")))?;
+        let signed: Signed<ParcelHeader> = Signed::from_bytes(&p.header)
+            .map_err(|e| PeopleError::Rejected(format!("parcel header: {e}")))?;
+        let h = signed
+            .verify()
+            .map_err(|e| PeopleError::Rejected(format!("parcel signature: {e}")))?;
+        if UserId::from_public_key(signed.signer()) != h.from {
+            return Err(PeopleError::Rejected(
+                "parcel signed by someone other than its sender".into(),
+            ));
+        }
+        if *blake3::hash(&p.body).as_bytes() != h.body {
+            return Err(PeopleError::Rejected(
+                "parcel body does not match its header".into(),
+            ));
+        }
+        if h.from == self.inner.me {
+            return Ok(()); // our own, echoed back by a topic
+        }
+        let record: Record = postcard::from_bytes(&p.body)
+            .map_err(|e| PeopleError::Rejected(format!("malformed record: {e}")))?;
+        match (h.to, record) {
+            (Target::User(u), _) if u != self.inner.me => Err(PeopleError::Rejected(
+                "parcel addressed to another user".into(),
+            )),
+            (Target::User(_), Record::Social(env)) => {
+                for o in self.inner.social.receive(env)? {
+                    self.send_social(o)?;
+                }
+                Ok(())
+            }
+            (Target::Org(_), Record::Social(_)) => Err(PeopleError::Rejected(
+                "a private envelope on an org topic".into(),
+            )),
+            (to, Record::Org(m)) => {
+                let org = m
+                    .org()
+                    .ok_or_else(|| PeopleError::Rejected("org message without org".into()))?;
+                if matches!(to, Target::Org(o) if o != org) {
+                    return Err(PeopleError::Rejected(
+                        "org message on another org's topic".into(),
+                    ));
+                }
+                let change = match &m {
+                    OrgMessage::Chat(_) | OrgMessage::History { .. } => Some(OrgChange::Chat),
+                    OrgMessage::Members(_) => Some(OrgChange::Members),
+                    OrgMessage::Info(_) | OrgMessage::Charter(_) => Some(OrgChange::Info),
+                    _ => None,
+                };
+                let effects = self.inner.orgs.receive(m, Some(h.from))?;
+                self.apply_effects(effects)?;
+                if let Some(c) = change {
+                    self.emit(org, c);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    // ---- friends and messages ----
+
+    /// A signed invite string (`leither:friend:…`) to share as a link or QR code.
+    pub fn invite(&self) -> Result<String> {
+        let name = self.inner.social.profile()?.name;
+        let inv = Invite {
+            user: self.inner.me,
+            name,
+            time: now_ms(),
+        };
+        let s = Signed::sign(self.inner.keys.user_keypair(), &inv)?;
+        Ok(format!(
+            "{INVITE_PREFIX}{}",
+            BASE64URL_NOPAD.encode(&s.to_bytes())
+        ))
+    }
+
+    /// Read and verify an invite string.
+    pub fn parse_invite(text: &str) -> Result<Invite> {
+        let bad = |why: &str| PeopleError::Invalid(format!("not a friend invite: {why}"));
+        let b64 = text
+            .trim()
+            .strip_prefix(INVITE_PREFIX)
+            .ok_or_else(|| bad("it does not start with leither:friend:"))?;
+        let bytes = BASE64URL_NOPAD
+            .decode(b64.as_bytes())
+            .map_err(|_| bad("bad encoding"))?;
+        let s: Signed<Invite> = Signed::from_bytes(&bytes).map_err(|e| bad(&e.to_string()))?;
+        let inv = s.verify().map_err(|e| bad(&e.to_string()))?;
+        if UserId::from_public_key(s.signer()) != inv.user {
+            return Err(bad("signed by someone else"));
+        }
+        Ok(inv)
+    }
+
+    pub fn request_friend(&self, to: &UserId, note: &str) -> Result<Friend> {
+        check_len("note", note, MAX_TEXT_LEN)?;
+        let o = self.inner.social.request_friend(to, note)?;
+        self.send_social(o)?;
+        self.friend(to)
+    }
+
+    fn friend(&self, user: &UserId) -> Result<Friend> {
+        self.inner
+            .social
+            .friend(user)?
+            .ok_or(PeopleError::UnknownUser(*user))
+    }
+
+    pub fn answer(&self, user: &UserId, accept: bool) -> Result<Option<Friend>> {
+        let o = self.inner.social.answer(user, accept)?;
+        self.send_social(o)?;
+        Ok(self.inner.social.friend(user)?)
+    }
+
+    pub fn remove_friend(&self, user: &UserId) -> Result<()> {
+        if self.inner.social.friend(user)?.is_none() {
+            return Err(PeopleError::UnknownUser(*user));
+        }
+        Ok(self.inner.social.remove_friend(user)?)
+    }
+
+    pub fn block(&self, user: &UserId) -> Result<Friend> {
+        self.inner.social.block(user)?;
+        self.friend(user)
+    }
+
+    pub fn unblock(&self, user: &UserId) -> Result<()> {
+        Ok(self.inner.social.unblock(user)?)
+    }
+
+    /// Send a direct message to a friend (sealed to them, kept in the outbox until
+    /// their receipt arrives).
+    pub fn send_message(&self, to: &UserId, text: &str) -> Result<StoredMessage> {
+        check_len("message", text, MAX_TEXT_LEN)?;
+        if text.is_empty() {
+            return Err(PeopleError::Invalid("empty message".into()));
+        }
+        let (msg, o) = self.inner.social.send(to, text)?;
+        self.send_social(o)?;
+        Ok(msg)
+    }
+
+    /// A conversation page; an unknown user (no friend record, no messages) is an error.
+    pub fn conversation(
+        &self,
+        peer: &UserId,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>> {
+        let msgs = self.inner.social.conversation(peer, before, limit)?;
+        if msgs.is_empty() && self.inner.social.friend(peer)?.is_none() {
+            return Err(PeopleError::UnknownUser(*peer));
+        }
+        Ok(msgs)
+    }
+
+    /// Mark a conversation read here and tell the sender (read receipt).
+    pub fn mark_read(&self, peer: &UserId) -> Result<()> {
+        if let Some(o) = self.inner.social.mark_read(peer)? {
+            self.send_social(o)?;
+        }
+        Ok(())
+    }
+
+    /// Friends (and pending requests, blocked users) with the people we talk to.
+    pub fn conversations(&self) -> Result<Vec<ConversationView>> {
+        let unread = self.inner.social.unread()?;
+        let mut users: BTreeSet<UserId> = self
+            .inner
+            .social
+            .friends()?
+            .into_iter()
+            .filter(|f| f.state == FriendState::Friend)
+            .map(|f| f.user)
+            .collect();
+        users.extend(unread.conversations.iter().map(|(u, _)| *u));
+        let mut out = Vec::new();
+        for u in users {
+            let last = self.inner.social.conversation(&u, None, 1)?.pop();
+            let friend = self.inner.social.friend(&u)?;
+            out.push(ConversationView {
+                user: u,
+                name: friend.map(|f| f.name).unwrap_or_default(),
+                unread: unread
+                    .conversations
+                    .iter()
+                    .find(|(x, _)| *x == u)
+                    .map(|(_, n)| *n)
+                    .unwrap_or(0),
+                last,
+            });
+        }
+        out.sort_by_key(|c| std::cmp::Reverse(c.last.as_ref().map(|m| m.time).unwrap_or(0)));
+        Ok(out)
+    }
+
+    // ---- organizations ----
+
+    /// Create an org; this user is its creator and admin.
+    pub fn create_org(&self, name: &str, about: &str) -> Result<OrgView> {
+        if name.trim().is_empty() {
+            return Err(PeopleError::Invalid("an org needs a name".into()));
+        }
+        check_len("name", name, crate::org::wire::MAX_ORG_NAME)?;
+        check_len("about", about, crate::org::wire::MAX_ORG_TEXT)?;
+        let (org, fx) = self.inner.orgs.create(name, about)?;
+        self.apply_effects(fx)?;
+        self.emit(org, OrgChange::Created);
+        Ok(self.inner.orgs.view(&org)?)
+    }
+
+    /// An org invite (`leither:org:…`): the org's charter and this member to apply
+    /// through, so someone can apply without finding the org on the network.
+    pub fn org_invite(&self, org: &OrgId) -> Result<String> {
+        let v = self.require_member(org)?;
+        let _ = v;
+        let charter = self
+            .inner
+            .orgs
+            .charter_record(org)?
+            .ok_or(OrgError::Unknown(*org))?;
+        let bytes = postcard::to_allocvec(&(charter.to_bytes(), self.inner.me))
+            .map_err(|e| PeopleError::Invalid(e.to_string()))?;
+        Ok(format!(
+            "{ORG_INVITE_PREFIX}{}",
+            BASE64URL_NOPAD.encode(&bytes)
+        ))
+    }
+
+    /// Read an org invite: the charter (verified: signed by the org key) and the member.
+    pub fn parse_org_invite(text: &str) -> Result<(Signed<Charter>, UserId)> {
+        let bad = |why: &str| PeopleError::Invalid(format!("not an org invite: {why}"));
+        let b64 = text
+            .trim()
+            .strip_prefix(ORG_INVITE_PREFIX)
+            .ok_or_else(|| bad("it does not start with leither:org:"))?;
+        let bytes = BASE64URL_NOPAD
+            .decode(b64.as_bytes())
+            .map_err(|_| bad("bad encoding"))?;
+        let (charter, via): (Vec<u8>, UserId) =
+            postcard::from_bytes(&bytes).map_err(|e| bad(&e.to_string()))?;
+        let charter: Signed<Charter> =
+            Signed::from_bytes(&charter).map_err(|e| bad(&e.to_string()))?;
+        let org = OrgId::from_bytes(*charter.signer().as_bytes());
+        crate::org::wire::check_charter(&org, &charter, None).map_err(|e| bad(&e.to_string()))?;
+        Ok((charter, via))
+    }
+
+    /// Apply to join: the application goes to `via` (any member), who passes it to
+    /// the admins. With an invite the charter comes from it; else it must be known here.
+    pub fn apply(
+        &self,
+        invite: Option<&str>,
+        org: Option<OrgId>,
+        via: Option<UserId>,
+        note: &str,
+    ) -> Result<OrgId> {
+        check_len("note", note, crate::org::wire::MAX_ORG_TEXT)?;
+        let (charter, via) = match invite {
+            Some(text) => {
+                let (c, v) = Self::parse_org_invite(text)?;
+                (c, via.unwrap_or(v))
+            }
+            None => {
+                let org = org.ok_or_else(|| {
+                    PeopleError::Invalid("give an org invite, or an org ID and a member".into())
+                })?;
+                let via = via.ok_or_else(|| {
+                    PeopleError::Invalid("give the member to apply through (via)".into())
+                })?;
+                let c = self
+                    .inner
+                    .orgs
+                    .charter_record(&org)?
+                    .ok_or_else(|| PeopleError::Org(OrgError::Unknown(org)))?;
+                (c, via)
+            }
+        };
+        if via == self.inner.me {
+            return Err(PeopleError::Invalid("apply through another member".into()));
+        }
+        let name = self.inner.social.profile()?.name;
+        let (org, join) = self.inner.orgs.apply(charter, &name, note)?;
+        self.apply_effects(vec![OrgEffect::SendTo(via, OrgMessage::Join(join))])?;
+        Ok(org)
+    }
+
+    fn require_member(&self, org: &OrgId) -> Result<OrgView> {
+        let v = self.inner.orgs.view(org)?;
+        if !matches!(v.my_role, Some(OrgRole::Member | OrgRole::Admin)) {
+            return Err(OrgError::NotMember(*org).into());
+        }
+        Ok(v)
+    }
+
+    /// Approve an application, change a role, or (`None`) remove a member — admins.
+    /// Making someone admin (or not) also changes the charter, which only the
+    /// creator can sign.
+    pub fn set_member(&self, org: &OrgId, user: &UserId, role: Option<OrgRole>) -> Result<OrgView> {
+        let before = self.inner.orgs.view(org)?;
+        if !before.admins.contains(&self.inner.me) {
+            return Err(OrgError::NotAdmin(*org).into());
+        }
+        let known = before.members.iter().any(|m| m.user == *user)
+            || before.applications.iter().any(|a| a.user == *user);
+        if !known {
+            return Err(PeopleError::UnknownUser(*user));
+        }
+        let admin_now = before.admins.contains(user);
+        let admin_next = role == Some(OrgRole::Admin);
+        if admin_now != admin_next {
+            if before.creator != self.inner.me {
+                return Err(OrgError::NotCreator(*org).into());
+            }
+            if *user == before.creator {
+                return Err(PeopleError::Invalid(
+                    "the creator stays an admin of the org".into(),
+                ));
+            }
+        }
+        let fx = self.inner.orgs.set_member(org, user, role)?;
+        self.apply_effects(fx)?;
+        if admin_now != admin_next {
+            let mut admins = before.admins.clone();
+            admins.retain(|a| a != user);
+            if admin_next {
+                admins.push(*user);
+            }
+            let fx = self.inner.orgs.set_admins(org, admins)?;
+            self.apply_effects(fx)?;
+        }
+        self.emit(*org, OrgChange::Members);
+        Ok(self.inner.orgs.view(org)?)
+    }
+
+    pub fn reject(&self, org: &OrgId, user: &UserId) -> Result<()> {
+        self.inner.orgs.reject(org, user)?;
+        self.emit(*org, OrgChange::Application);
+        Ok(())
+    }
+
+    /// Post to the org chat — members and admins.
+    pub fn chat(&self, org: &OrgId, text: &str) -> Result<ChatView> {
+        check_len("message", text, crate::org::wire::MAX_ORG_TEXT)?;
+        if text.is_empty() {
+            return Err(PeopleError::Invalid("empty message".into()));
+        }
+        self.require_member(org)?;
+        let (view, fx) = self.inner.orgs.chat(org, text)?;
+        self.apply_effects(fx)?;
+        self.emit(*org, OrgChange::Chat);
+        Ok(view)
+    }
+
+    /// Chat history, oldest first: at most `limit` messages before `before` (ms).
+    pub fn history(&self, org: &OrgId, before: Option<u64>, limit: usize) -> Result<Vec<ChatView>> {
+        self.require_member(org)?;
+        Ok(self.inner.orgs.history_before(org, before, limit)?)
+    }
+
+    /// Replace the published apps list (O4) — admins.
+    pub fn set_apps(&self, org: &OrgId, apps: Vec<crate::mimei::MimeiId>) -> Result<OrgView> {
+        let fx = self.inner.orgs.set_info(org, None, Some(apps))?;
+        self.apply_effects(fx)?;
+        self.emit(*org, OrgChange::Info);
+        Ok(self.inner.orgs.view(org)?)
+    }
+}
+
+/// One conversation in the list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ConversationView {
+    pub user: UserId,
+    pub name: String,
+    pub unread: u64,
+    pub last: Option<StoredMessage>,
+}
+
+/// Carry this node's parcels with `courier` until the process ends: subscribe to the
+/// org topics, ask for missed chat, send new parcels as they are queued, and try the
+/// undelivered ones again every [`RETRY_EVERY`].
+pub async fn pump(people: People, courier: Arc<dyn Courier>) {
+    let mut subscribed = BTreeSet::new();
+    let p = people.clone();
+    if let Err(e) = tokio::task::spawn_blocking(move || p.requeue().and(p.catch_up()))
+        .await
+        .unwrap_or(Ok(()))
+    {
+        tracing::warn!("people: requeue at start failed: {e}");
+    }
+    let mut retry = tokio::time::interval(RETRY_EVERY);
+    retry.tick().await;
+    loop {
+        tokio::select! {
+            _ = people.inner.wake.notified() => {}
+            _ = retry.tick() => {
+                let p = people.clone();
+                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || p.requeue()).await {
+                    tracing::warn!("people: requeue failed: {e}");
+                }
+            }
+        }
+        let p = people.clone();
+        if let Ok(Ok(topics)) = tokio::task::spawn_blocking(move || p.topics()).await {
+            for t in topics {
+                if subscribed.insert(t) {
+                    courier.subscribe(t);
+                }
+            }
+        }
+        for o in people.take_outgoing() {
+            match o.to {
+                Target::User(u) => match courier.send(u, o.parcel.clone()).await {
+                    Ok(d) => {
+                        if let Delivery::Refused(why) = &d {
+                            tracing::info!(to = %u, "people: parcel refused: {why}");
+                        }
+                        let p = people.clone();
+                        let _ = tokio::task::spawn_blocking(move || p.delivered(&o)).await;
+                    }
+                    Err(e) => tracing::debug!(to = %u, "people: not delivered yet: {e}"),
+                },
+                Target::Org(org) => {
+                    if let Err(e) = courier.publish(org, o.parcel).await {
+                        tracing::debug!(%org, "people: publish failed: {e}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,310 @@
+//! Unit tests of the service, sans-IO: several `People` in one process, each one's
+//! outgoing parcels handed (as bytes) to the others' `receive`. No network is involved;
+//! the multi-node tests over the real network come with `net`.
+
+use super::*;
+use crate::identity::{IdentityOptions, KdfParams, KeyBackend};
+use crate::social::MessageStatus;
+use crate::store::{Store, StoreConfig};
+
+struct User {
+    dir: tempfile::TempDir,
+    keys: Arc<Identity>,
+    people: People,
+    online: std::cell::Cell<bool>,
+}
+
+fn open_people(dir: &std::path::Path, keys: Arc<Identity>) -> People {
+    let store = Store::open(&dir.join("store"), &StoreConfig::default()).unwrap();
+    People::open(Mimeis::new(store), keys).unwrap()
+}
+
+fn user(name: &str) -> User {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = IdentityOptions::new(KeyBackend::File);
+    opts.kdf = KdfParams::INSECURE_FAST_FOR_TESTS;
+    let (id, _) = Identity::create(dir.path(), &opts, |_| Ok("pw".into())).unwrap();
+    let keys = Arc::new(id);
+    let people = open_people(dir.path(), keys.clone());
+    people.social().set_profile(name, "").unwrap();
+    User {
+        dir,
+        keys,
+        people,
+        online: std::cell::Cell::new(true),
+    }
+}
+
+impl User {
+    fn id(&self) -> UserId {
+        self.people.me()
+    }
+}
+
+/// Move parcels until none are left. Parcels for an offline user stay undelivered
+/// (kept ones remain in the sender's queue for `requeue`). Returns refusals.
+fn deliver(users: &[&User]) -> Vec<String> {
+    let mut refusals = Vec::new();
+    loop {
+        let mut moved = false;
+        for from in users {
+            for o in from.people.take_outgoing() {
+                moved = true;
+                match o.to {
+                    Target::User(to) => {
+                        let Some(u) = users.iter().find(|u| u.id() == to && u.online.get()) else {
+                            continue;
+                        };
+                        if let Err(e) = u.people.receive(&o.parcel) {
+                            refusals.push(e.to_string());
+                        }
+                        from.people.delivered(&o).unwrap();
+                    }
+                    Target::Org(org) => {
+                        for u in users.iter().filter(|u| {
+                            u.id() != from.id()
+                                && u.online.get()
+                                && u.people.topics().unwrap().contains(&org)
+                        }) {
+                            if let Err(e) = u.people.receive(&o.parcel) {
+                                refusals.push(e.to_string());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if !moved {
+            return refusals;
+        }
+    }
+}
+
+fn befriend(a: &User, b: &User) {
+    let inv = b.people.invite().unwrap();
+    let who = People::parse_invite(&inv).unwrap();
+    assert_eq!(who.user, b.id());
+    a.people.request_friend(&who.user, "hello").unwrap();
+    deliver(&[a, b]);
+    b.people.answer(&a.id(), true).unwrap();
+    deliver(&[a, b]);
+    assert_eq!(
+        a.people.social().friend(&b.id()).unwrap().unwrap().state,
+        FriendState::Friend
+    );
+}
+
+#[test]
+fn friends_by_invite_messages_both_ways_with_receipts() {
+    let (alice, bob) = (user("Alice"), user("Bob"));
+    befriend(&alice, &bob);
+    let m = alice.people.send_message(&bob.id(), "hi Bob").unwrap();
+    deliver(&[&alice, &bob]);
+    bob.people.send_message(&alice.id(), "hi Alice").unwrap();
+    deliver(&[&alice, &bob]);
+    let conv = bob.people.conversation(&alice.id(), None, 10).unwrap();
+    assert_eq!(
+        conv.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
+        ["hi Bob", "hi Alice"]
+    );
+    // Bob's node confirmed delivery; once he reads, Alice sees "read".
+    let status = |u: &User, id| {
+        u.people
+            .conversation(&bob.id(), None, 10)
+            .unwrap()
+            .into_iter()
+            .find(|x| x.id == id)
+            .unwrap()
+            .status
+    };
+    assert_eq!(status(&alice, m.id), MessageStatus::Delivered);
+    let c = bob.people.conversations().unwrap();
+    assert_eq!((c.len(), c[0].unread), (1, 1));
+    bob.people.mark_read(&alice.id()).unwrap();
+    deliver(&[&alice, &bob]);
+    assert_eq!(status(&alice, m.id), MessageStatus::Read);
+    assert!(alice.people.social().outbox().unwrap().is_empty());
+}
+
+#[test]
+fn offline_friend_gets_queued_messages_in_order_exactly_once() {
+    let (alice, bob) = (user("Alice"), user("Bob"));
+    befriend(&alice, &bob);
+    bob.online.set(false);
+    for t in ["one", "two", "three"] {
+        alice.people.send_message(&bob.id(), t).unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    deliver(&[&alice, &bob]);
+    assert_eq!(alice.people.social().outbox().unwrap().len(), 3);
+    bob.online.set(true);
+    // Two retry rounds: the second sends nothing new to Bob's conversation.
+    alice.people.requeue().unwrap();
+    deliver(&[&alice, &bob]);
+    alice.people.requeue().unwrap();
+    deliver(&[&alice, &bob]);
+    let got: Vec<String> = bob
+        .people
+        .conversation(&alice.id(), None, 10)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert_eq!(got, ["one", "two", "three"]);
+    assert!(alice.people.social().outbox().unwrap().is_empty());
+}
+
+#[test]
+fn friend_request_to_an_offline_user_survives_a_restart() {
+    let (alice, bob) = (user("Alice"), user("Bob"));
+    bob.online.set(false);
+    alice.people.request_friend(&bob.id(), "hi").unwrap();
+    deliver(&[&alice, &bob]);
+    // Alice's node restarts: the request is still queued in her courier Mimei.
+    let User {
+        dir, keys, people, ..
+    } = alice;
+    drop(people);
+    let alice = User {
+        people: open_people(dir.path(), keys.clone()),
+        dir,
+        keys,
+        online: std::cell::Cell::new(true),
+    };
+    assert_eq!(
+        alice
+            .people
+            .social()
+            .friend(&bob.id())
+            .unwrap()
+            .unwrap()
+            .state,
+        FriendState::Outgoing,
+        "the friend list is in the user's Mimei"
+    );
+    bob.online.set(true);
+    assert_eq!(alice.people.requeue().unwrap(), 1);
+    deliver(&[&alice, &bob]);
+    assert_eq!(
+        bob.people
+            .social()
+            .friend(&alice.id())
+            .unwrap()
+            .unwrap()
+            .state,
+        FriendState::Incoming
+    );
+    // Delivered: nothing left to retry.
+    assert_eq!(alice.people.requeue().unwrap(), 0);
+}
+
+#[test]
+fn org_apply_through_a_member_approve_chat_catch_up() {
+    let (alice, bob, carol) = (user("Alice"), user("Bob"), user("Carol"));
+    let all = [&alice, &bob, &carol];
+    let org = alice.people.create_org("Garden club", "").unwrap().org;
+    // Carol joins with Alice's invite.
+    let inv = alice.people.org_invite(&org).unwrap();
+    carol.people.apply(Some(&inv), None, None, "me").unwrap();
+    deliver(&all);
+    assert_eq!(
+        alice.people.orgs().view(&org).unwrap().applications.len(),
+        1
+    );
+    alice
+        .people
+        .set_member(&org, &carol.id(), Some(OrgRole::Member))
+        .unwrap();
+    deliver(&all);
+    assert_eq!(
+        carol.people.orgs().view(&org).unwrap().my_role,
+        Some(OrgRole::Member)
+    );
+    // Bob applies through Carol (not an admin): she forwards it to Alice.
+    let inv = carol.people.org_invite(&org).unwrap();
+    assert_eq!(People::parse_org_invite(&inv).unwrap().1, carol.id());
+    bob.people.apply(Some(&inv), None, None, "hi").unwrap();
+    deliver(&all);
+    alice
+        .people
+        .set_member(&org, &bob.id(), Some(OrgRole::Member))
+        .unwrap();
+    deliver(&all);
+    // All three chat; Carol is offline for Bob's message and catches up.
+    alice.people.chat(&org, "welcome").unwrap();
+    deliver(&all);
+    carol.online.set(false);
+    std::thread::sleep(Duration::from_millis(2));
+    bob.people.chat(&org, "thanks").unwrap();
+    deliver(&all);
+    carol.online.set(true);
+    assert_eq!(carol.people.history(&org, None, 10).unwrap().len(), 1);
+    carol.people.catch_up().unwrap();
+    deliver(&all);
+    let h: Vec<String> = carol
+        .people
+        .history(&org, None, 10)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.text)
+        .collect();
+    assert_eq!(h, ["welcome", "thanks"]);
+    // Paging backwards.
+    let last = carol.people.history(&org, None, 1).unwrap();
+    assert_eq!(last[0].text, "thanks");
+    let older = carol.people.history(&org, Some(last[0].time), 10).unwrap();
+    assert_eq!(older[0].text, "welcome");
+}
+
+#[test]
+fn outsiders_forgeries_and_tampering_are_refused() {
+    let (alice, bob, mallory) = (user("Alice"), user("Bob"), user("Mallory"));
+    let org = alice.people.create_org("Club", "").unwrap().org;
+    let _ = alice.people.take_outgoing();
+    // A non-member cannot post or read.
+    assert!(matches!(
+        mallory.people.chat(&org, "hi"),
+        Err(PeopleError::Org(OrgError::Unknown(_)))
+    ));
+    let inv = alice.people.org_invite(&org).unwrap();
+    mallory.people.apply(Some(&inv), None, None, "").unwrap();
+    let _ = mallory.people.take_outgoing();
+    assert!(matches!(
+        mallory.people.history(&org, None, 10),
+        Err(PeopleError::Org(OrgError::NotMember(_)))
+    ));
+    // A DM to a non-friend is refused before anything is sent.
+    assert!(matches!(
+        alice.people.send_message(&bob.id(), "hi"),
+        Err(PeopleError::Social(SocialError::NotAFriend(_)))
+    ));
+    // Tampering with a parcel's body breaks it.
+    alice.people.request_friend(&bob.id(), "hi").unwrap();
+    let mut o = alice.people.take_outgoing().pop().unwrap();
+    let n = o.parcel.len();
+    o.parcel[n - 3] ^= 1;
+    assert!(matches!(
+        bob.people.receive(&o.parcel),
+        Err(PeopleError::Rejected(_))
+    ));
+    // A parcel for Bob handed to Mallory is refused by her node.
+    alice.people.request_friend(&bob.id(), "hi").unwrap();
+    let o = alice.people.take_outgoing().pop().unwrap();
+    assert!(matches!(
+        mallory.people.receive(&o.parcel),
+        Err(PeopleError::Rejected(_))
+    ));
+    assert!(bob.people.receive(&o.parcel).is_ok());
+    // Garbage and oversized input.
+    assert!(bob.people.receive(b"garbage").is_err());
+    assert!(matches!(
+        alice
+            .people
+            .send_message(&bob.id(), &"x".repeat(MAX_TEXT_LEN + 1)),
+        Err(PeopleError::TooLarge { .. })
+    ));
+    assert!(People::parse_invite("leither:friend:AAAA").is_err());
+    assert!(
+        People::parse_org_invite(&People::parse_invite("x").err().unwrap().to_string()).is_err()
+    );
+}
