@@ -85,7 +85,7 @@ impl Origin {
         assert_eq!(r.headers()["location"], "/");
         let set = r.headers()["set-cookie"].to_str().unwrap().to_string();
         assert!(
-            set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+            set.contains("HttpOnly") && set.contains("Partitioned") && set.contains("Secure"),
             "{set}"
         );
         self.cookie = Some(set.split(';').next().unwrap().to_string());
