@@ -11,8 +11,6 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --no-fail-fast
 fi
-echo "== UI and desktop tests (Chromium, Tauri under Xvfb)"
-./tests/ui/run.sh
 # Apps (issue 5): the API from Python and JavaScript clients, the notes app in headless
 # Chromium. They run the `leither` binary the cargo part built. With CI=true a missing
 # tool fails; elsewhere the browser test is skipped with the reason.
@@ -21,3 +19,5 @@ export LEITHER_BIN="${LEITHER_BIN:-${CARGO_TARGET_DIR:-$PWD/target}/debug/leithe
 cargo build -q -p leither-core --bin leither
 python3 tests/clients/test_api.py
 (cd tests && npm ci --no-audit --no-fund --silent && node --test e2e/ clients/)
+echo "== UI and desktop tests (Chromium, Tauri under Xvfb)"
+./tests/ui/run.sh

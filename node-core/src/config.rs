@@ -19,6 +19,7 @@ pub struct Config {
     pub store: StoreSection,
     pub log: LogConfig,
     pub node: NodeSection,
+    pub net: crate::net::NetConfig,
 }
 
 /// What kind of node this is (SPEC N1, D2).

@@ -9,8 +9,9 @@
 //! | wiring | [`node`], [`config`], [`run`] | one running node: its parts, its configuration, starting it (CLI and desktop) |
 //! | ledger | [`ledger`] | org ledger: sparse Merkle sum tree, heartbeat versions, proofs, node groups |
 //! | people | [`people`], [`social`], [`org`] | profile, friends, sealed messages, stream; organizations and their chat; the service that queues their records for the network ([`people::Courier`]) |
+//! | network | [`net`] | libp2p swarm actor, signed DHT records, replication, names, messages |
 //! | data | [`mimei`] | versioned objects: file tree, database, versions, diff, fork, split, rights |
-//! | storage | [`store`] | blake3-addressed blocks on sled, refcounts, GC, chunked blobs |
+//! | storage | [`store`] | blake3-addressed blocks on sled + fsynced pack files, refcounts, GC, chunked blobs |
 //! | keys | [`identity`] | user/node keys, recovery phrase, signed envelopes, sealed boxes, keyring/key file |
 //! | basics | [`encoding`], [`fsutil`] | the one text form of every ID; atomic private file writes |
 //!
@@ -33,6 +34,7 @@ pub mod fsutil;
 pub mod identity;
 pub mod ledger;
 pub mod mimei;
+pub mod net;
 pub mod node;
 pub mod org;
 pub mod people;

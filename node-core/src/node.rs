@@ -2,7 +2,7 @@
 //! each capability lives in its own module and the API calls it through these handles.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::apps::Apps;
 use crate::config::Config;
@@ -26,9 +26,10 @@ struct Inner {
     identity: PublicIdentity,
     store: Store,
     mimeis: Mimeis,
-    apps: Apps,
     /// Friends, messages and orgs: there once the user's keys are unlocked.
     people: std::sync::OnceLock<People>,
+    apps: Apps,
+    net: Mutex<Option<crate::net::NetHandle>>,
 }
 
 /// Why a node could not start.
@@ -64,8 +65,9 @@ impl Node {
                 identity,
                 store,
                 mimeis,
-                apps,
                 people: std::sync::OnceLock::new(),
+                apps,
+                net: Mutex::new(None),
             }),
         })
     }
@@ -121,5 +123,27 @@ impl Node {
     /// The people service, if the keys are unlocked (`leither run` unlocks them).
     pub fn people(&self) -> Option<&People> {
         self.inner.people.get()
+    }
+
+    /// The network, once started ([`crate::net::start`]); `None` for a local-only node.
+    pub fn net(&self) -> Option<crate::net::NetHandle> {
+        self.net_slot().clone()
+    }
+
+    /// Attach the started network.
+    pub fn set_net(&self, net: crate::net::NetHandle) {
+        *self.net_slot() = Some(net);
+    }
+
+    /// Stop the network (the node keeps working locally).
+    pub async fn stop_net(&self) {
+        let net = self.net_slot().take();
+        if let Some(net) = net {
+            net.shutdown().await;
+        }
+    }
+
+    fn net_slot(&self) -> std::sync::MutexGuard<'_, Option<crate::net::NetHandle>> {
+        self.inner.net.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

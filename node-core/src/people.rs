@@ -49,6 +49,8 @@ use crate::social::{
 pub const RETRY_EVERY: Duration = Duration::from_secs(30);
 /// Largest parcel [`People::receive`] accepts (a history reply may be large).
 pub const MAX_PARCEL_BYTES: usize = 4 * 1024 * 1024 + 64 * 1024;
+/// Largest part of a chat history reply, in bytes of signed messages.
+pub const HISTORY_PART_BYTES: usize = 256 * 1024;
 /// Most best-effort parcels kept waiting for the network; older ones are dropped.
 pub const MAX_PENDING: usize = 10_000;
 /// `app_type` of the Mimei holding parcels not yet taken by their recipient.
@@ -348,10 +350,31 @@ impl People {
                 OrgEffect::Broadcast(org, m) => {
                     self.enqueue(Target::Org(org), &Record::Org(m), false)?
                 }
-                OrgEffect::SendTo(user, m) => {
-                    if user != self.inner.me {
-                        self.enqueue(Target::User(user), &Record::Org(m), true)?
+                OrgEffect::SendTo(user, _) if user == self.inner.me => {}
+                OrgEffect::SendTo(user, OrgMessage::History { org, messages }) => {
+                    // A reply to a catch-up request: made again on the next request,
+                    // so not kept; sent in parts of at most HISTORY_PART_BYTES.
+                    let mut part = Vec::new();
+                    let mut size = 0;
+                    for m in messages {
+                        let len = m.to_bytes().len();
+                        if size + len > HISTORY_PART_BYTES && !part.is_empty() {
+                            let messages = std::mem::take(&mut part);
+                            let h = OrgMessage::History { org, messages };
+                            self.enqueue(Target::User(user), &Record::Org(h), false)?;
+                            size = 0;
+                        }
+                        size += len;
+                        part.push(m);
                     }
+                    let h = OrgMessage::History {
+                        org,
+                        messages: part,
+                    };
+                    self.enqueue(Target::User(user), &Record::Org(h), false)?;
+                }
+                OrgEffect::SendTo(user, m) => {
+                    self.enqueue(Target::User(user), &Record::Org(m), true)?
                 }
                 OrgEffect::Notify { org, from, text } => {
                     let text: String = text.chars().take(1024).collect();
@@ -819,6 +842,11 @@ pub struct ConversationView {
 /// org topics, ask for missed chat, send new parcels as they are queued, and try the
 /// undelivered ones again every [`RETRY_EVERY`].
 pub async fn pump(people: People, courier: Arc<dyn Courier>) {
+    pump_every(people, courier, RETRY_EVERY).await
+}
+
+/// [`pump`] with another retry period.
+pub async fn pump_every(people: People, courier: Arc<dyn Courier>, retry_every: Duration) {
     let mut subscribed = BTreeSet::new();
     let p = people.clone();
     if let Err(e) = tokio::task::spawn_blocking(move || p.requeue().and(p.catch_up()))
@@ -827,7 +855,7 @@ pub async fn pump(people: People, courier: Arc<dyn Courier>) {
     {
         tracing::warn!("people: requeue at start failed: {e}");
     }
-    let mut retry = tokio::time::interval(RETRY_EVERY);
+    let mut retry = tokio::time::interval(retry_every);
     retry.tick().await;
     loop {
         tokio::select! {

@@ -66,6 +66,9 @@ impl Running {
             let _ = s.send(());
         }
         let r = (&mut self.task).await;
+        if let Some(node) = self.gateway.node() {
+            node.stop_net().await;
+        }
         let _ = std::fs::remove_file(self.data_dir.join(API_INFO_FILE));
         r.context("API task")?.context("serving the API")
     }
@@ -108,6 +111,8 @@ pub async fn start(opts: StartOptions) -> Result<Running> {
                 .map_err(|e| in_use(&data_dir, e.into()))?;
         }
     }
+    gateway.start_network().await?;
+
     let info = ApiInfo {
         url: url.clone(),
         pid: std::process::id(),

@@ -120,8 +120,10 @@ async fn first_session_through_a_running_node() {
         .unwrap();
     let st = json(data.path(), &["status"]);
     // The two of the session, plus the user's own profile, social, orgs and courier
-    // Mimei that the people service keeps on a running node.
-    assert_eq!(st["mimei_count"], 2 + 4);
+    // Mimei that the people service keeps on a running node, and the installed-apps
+    // registry that the apps' task runner opens.
+    assert_eq!(st["mimei_count"], 2 + 5);
+
     drop(node);
 }
 

@@ -162,6 +162,22 @@ async fn shell_ui_is_served_with_a_strict_policy_and_no_token() {
             r.status()
         );
     }
+    // `leither ui`: the signed-in link, token in the fragment.
+    let link = common::cli(dir.path(), &["ui"]);
+    assert_eq!(link.trim(), format!("{}/#token={}", node.url, node.token));
+
+    // An app's origin (`<app-id>.localhost`) is not the shell: the request goes on to
+    // the node's router.
+    let port = node.url.rsplit(':').next().unwrap();
+    let r = node
+        .http
+        .get(format!("{}/", node.url))
+        .header("host", format!("someapp.localhost:{port}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(!r.text().await.unwrap().contains("/ui/app.js"));
+
     // DNS rebinding: another Host gets nothing, not even the UI.
     let r = node
         .http

@@ -472,3 +472,31 @@ async fn org_create_chat_history_and_non_members() {
         assert!(spec["paths"][p].is_object(), "{p} missing from the spec");
     }
 }
+
+/// The CLI commands, in-process (no running node): the same API handlers.
+#[test]
+fn cli_me_org_say_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    common::cli(d, &["init", "--keys", "file"]);
+    let me = common::cli(d, &["me", "--name", "Alice", "--bio", "hi"]);
+    assert!(me.contains("Alice"), "{me}");
+    let inv = common::cli(d, &["invite"]);
+    assert!(inv.trim().starts_with("leither:friend:"), "{inv}");
+    let org = common::cli(d, &["org", "create", "Garden club"]);
+    let org = org.trim();
+    common::cli(d, &["org", "say", org, "hello all"]);
+    let h = common::cli(d, &["org", "history", org]);
+    assert!(h.contains("hello all"), "{h}");
+    let m = common::cli(d, &["org", "members", org]);
+    assert!(m.contains("admin"), "{m}");
+    let ls = common::cli(d, &["org", "ls"]);
+    assert!(ls.contains("Garden club"), "{ls}");
+    // Errors come back with their code.
+    let (_, err) = common::cli_fails(d, &["msg", "send", org, "hi"]);
+    assert!(err.contains("not_friend"), "{err}");
+    let (_, err) = common::cli_fails(d, &["friend", "add", "nope"]);
+    assert!(err.contains("invalid_id"), "{err}");
+    let (_, err) = common::cli_fails(d, &["org", "say", org, ""]);
+    assert!(err.contains("invalid_argument"), "{err}");
+}

@@ -129,7 +129,7 @@ test("onboarding in the window, then the main screens render", async () => {
 test("closing the window keeps the node running", async () => {
   const { pid } = apiInfo();
   const visible = () => {
-    try { return execFileSync("xdotool", ["search", "--onlyvisible", "--name", "^Leither$"]).toString().trim(); } catch { return ""; }
+    try { return execFileSync("xdotool", ["search", "--all", "--onlyvisible", "--pid", String(pid), "--name", "^Leither$"]).toString().trim(); } catch { return ""; }
   };
   const win = visible().split("\n")[0];
   assert.ok(win, "the window is on screen before closing");

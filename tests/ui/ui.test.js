@@ -146,7 +146,7 @@ test("onboarding creates an identity and shows its recovery phrase once", async 
   userA = status.user;
   await page.getByRole("heading", { name: "Me" }).waitFor();
   await page.getByText(userA).waitFor();
-  await page.getByText("test laptop").waitFor();
+  await page.getByTestId("devices").getByText("test laptop", { exact: true }).waitFor();
 
   // Backup: the same 24 words on request.
   await page.getByRole("button", { name: "Show recovery phrase" }).click();

@@ -50,7 +50,7 @@ export function form(fields, label, action) {
       ev.preventDefault();
       msg.textContent = ""; button.disabled = true;
       const values = Object.fromEntries(Object.entries(inputs).map(([k, i]) => [k, i.value]));
-      try { await action(values); } catch (e) { msg.textContent = e.message || String(e); }
+      try { await action(values); if (el.isConnected) el.reset(); } catch (e) { msg.textContent = e.message || String(e); }
       finally { button.disabled = false; }
     },
   },

@@ -184,7 +184,7 @@ fn parse_range(r: &str, size: u64) -> Option<(u64, u64)> {
     (start < end && start < size).then_some((start, end))
 }
 
-fn stream_range(
+pub(super) fn stream_range(
     reader: BlobReader,
     mut first_chunk: Option<Vec<u8>>,
     start: u64,

@@ -52,6 +52,8 @@ struct Ready {
     identity: Arc<Identity>,
     node: Node,
     router: Router,
+    /// The apps' background tasks (stopped with the server).
+    tasks: Option<tokio::task::AbortHandle>,
 }
 
 /// The front door of one node; see the module docs.
@@ -74,6 +76,8 @@ pub enum GatewayError {
     Node(#[from] crate::node::NodeError),
     #[error("starting friends, messages and orgs: {0}")]
     People(#[from] crate::people::PeopleError),
+    #[error("starting the network: {0}")]
+    Net(#[from] crate::net::NetError),
 }
 
 impl Gateway {
@@ -102,10 +106,15 @@ impl Gateway {
         // The people service (friends, messages, orgs) signs with the unlocked keys.
         node.start_people(identity.clone())?;
         let router = super::service(node.clone(), (*self.policy).clone());
+        let tasks = tokio::runtime::Handle::try_current().ok().map(|rt| {
+            rt.spawn(super::run_app_tasks(node.apps().clone()))
+                .abort_handle()
+        });
         *self.phase.write().unwrap_or_else(|e| e.into_inner()) = Phase::Ready(Box::new(Ready {
             identity,
             node: node.clone(),
             router,
+            tasks,
         }));
         Ok(node)
     }
@@ -144,6 +153,10 @@ impl Gateway {
         &self.config
     }
 
+    pub(super) fn policy(&self) -> &AccessPolicy {
+        &self.policy
+    }
+
     /// Whether the user paused syncing with other nodes (tray menu, `/api/v1/sync`).
     pub fn sync_paused(&self) -> bool {
         self.sync_paused.load(Ordering::Relaxed)
@@ -175,24 +188,51 @@ impl Gateway {
             self.policy.clone(),
             auth::guard,
         ));
-        let inner = Router::new()
-            .merge(super::ui::routes(self.policy.clone()))
+        let shell = Router::new()
+            .merge(super::ui::routes())
             .merge(identity)
             .fallback(forward)
             .with_state(self.clone());
-        // App origins (`<app-id>.localhost:<port>`, see `app_origin.rs`) go straight to
-        // the node, before the shell's routes: the shell is only on the main host.
+        // App origins (`<app-id>.localhost:<port>`) never see the shell UI: they go
+        // straight to the node, which answers them with the app's own content.
         let gw = self.clone();
         Router::new().fallback_service(tower::service_fn(move |req: Request| {
-            let (gw, inner) = (gw.clone(), inner.clone());
+            let (gw, shell) = (gw.clone(), shell.clone());
             async move {
                 if gw.policy.app_host(req.headers()).is_some() {
-                    Ok(forward(State(gw), req).await)
+                    Ok::<_, std::convert::Infallible>(forward(State(gw), req).await)
                 } else {
-                    inner.oneshot(req).await
+                    shell.oneshot(req).await
                 }
             }
         }))
+    }
+
+    /// Start the open node's network (`[net] enabled`), once. Separate from
+    /// [`Gateway::open`] because the network starts asynchronously.
+    pub async fn start_network(&self) -> Result<(), GatewayError> {
+        let ready = match &*self.phase.read().unwrap_or_else(|e| e.into_inner()) {
+            Phase::Ready(r) => Some((r.node.clone(), r.identity.clone())),
+            _ => None,
+        };
+        let Some((node, identity)) = ready else {
+            return Ok(());
+        };
+        if !self.config.net.enabled || node.net().is_some() {
+            return Ok(());
+        }
+        let net = crate::net::start(node.clone(), &identity).await?;
+        node.set_net(net);
+        Ok(())
+    }
+
+    /// Stop what runs in the background for the open node (server shutdown).
+    pub fn stop_background(&self) {
+        if let Phase::Ready(r) = &*self.phase.read().unwrap_or_else(|e| e.into_inner())
+            && let Some(t) = &r.tasks
+        {
+            t.abort();
+        }
     }
 }
 
@@ -203,7 +243,7 @@ fn env_passphrase() -> Result<Passphrase, IdentityError> {
 }
 
 /// Every request that is not UI or identity: the node's API once it is open.
-async fn forward(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
+pub(super) async fn forward(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
     let router = match &*gw.phase.read().unwrap_or_else(|e| e.into_inner()) {
         Phase::Ready(r) => Some(r.router.clone()),
         _ => None,
@@ -366,6 +406,7 @@ fn gateway_error(e: GatewayError) -> ApiError {
         GatewayError::Identity(i) => identity_error(i),
         GatewayError::Node(n) => ApiError::internal(n.to_string()),
         GatewayError::People(p) => ApiError::internal(p.to_string()),
+        GatewayError::Net(n) => ApiError::internal(n.to_string()),
     }
 }
 
@@ -416,6 +457,7 @@ async fn install(
         Ok(phrase.map(|p| p.show().as_str().to_string()))
     })
     .await??;
+    gw.start_network().await.map_err(gateway_error)?;
     Ok(Json(SetupResponse {
         status: gw.status(),
         recovery_phrase: phrase,
@@ -489,6 +531,7 @@ async fn unlock(
         Ok(())
     })
     .await??;
+    gw.start_network().await.map_err(gateway_error)?;
     Ok(Json(SetupResponse {
         status: gw.status(),
         recovery_phrase: None,

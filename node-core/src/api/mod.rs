@@ -8,11 +8,13 @@
 mod app_origin;
 mod apps;
 pub mod auth;
+pub mod bridge;
 pub mod error;
 mod extract;
 mod files;
 pub mod gateway;
 mod mimei;
+mod net;
 mod node;
 mod orgs;
 mod social;
@@ -89,10 +91,12 @@ pub fn routes(node: Node) -> (Router, utoipa::openapi::OpenApi) {
         .merge(social::routes())
         .merge(orgs::routes())
         .merge(apps::routes())
+        .merge(net::routes())
         .with_state(state.clone())
         .split_for_parts();
     let mut api = openapi_wildcards(api);
     api.merge(gateway::openapi());
+    api.merge(<bridge::BridgeDoc as OpenApi>::openapi());
     let doc = api.clone();
     let router = router
         .route(
@@ -128,13 +132,15 @@ pub fn service(node: Node, policy: AccessPolicy) -> Router {
     let policy = Arc::new(policy);
     // App origins (`<app-id>.localhost:<port>`) are answered before the owner's guard.
     let origins = Arc::new(app_origin::AppOrigins {
-        state: ApiState { node },
+        state: ApiState { node: node.clone() },
         api: router.clone().layer(body_limit),
         policy: policy.clone(),
     });
     let main = router
         .layer(body_limit)
         .layer(axum::middleware::from_fn_with_state(policy, auth::guard));
+    // The HTTP bridge (public release content) sits beside the guarded API, not in it.
+    let main = bridge::routes(node, Arc::new(bridge::LocalOnly)).merge(main);
     // Dispatch by Host before any routing, so each side routes the request once.
     Router::new().fallback_service(tower::service_fn(move |req| {
         let (origins, main) = (origins.clone(), main.clone());
@@ -163,24 +169,19 @@ pub async fn serve(
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    let tasks = tokio::spawn(run_app_tasks(gateway.clone()));
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
-    tasks.abort();
+    gateway.stop_background();
     served
 }
 
-/// Run the apps' background tasks when they are due (checked every second, once the
-/// gateway has opened the node).
-async fn run_app_tasks(gateway: Arc<gateway::Gateway>) {
+/// Run the apps' background tasks when they are due (checked every second).
+pub(crate) async fn run_app_tasks(apps: crate::apps::Apps) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
         tick.tick().await;
-        let Some(node) = gateway.node() else {
-            continue;
-        };
-        let a = node.apps().clone();
+        let a = apps.clone();
         let now = crate::apps::now_ms();
         match tokio::task::spawn_blocking(move || a.run_due(now)).await {
             Ok(Ok(r)) if r.failed > 0 => {

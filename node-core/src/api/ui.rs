@@ -1,8 +1,9 @@
 //! The shell UI (`ui/shell/` in the repository), embedded in the binary and served on
 //! the node's own loopback host: `/` is the page, `/ui/...` its modules and styles.
 //!
-//! The files are public (no token), but only on the node's own Host (so a rebound DNS
-//! name cannot load them) and with a strict Content-Security-Policy: scripts and
+//! The files are public (no token), but only on the node's own Host: other Hosts
+//! (apps' `<app-id>.localhost` origins, or a rebound DNS name) go on to the node's
+//! router and its checks and with a strict Content-Security-Policy: scripts and
 //! styles only from this origin, no inline script, no framing of the shell, apps only
 //! framed from their own `<app>.localhost` origins.
 //!
@@ -22,28 +23,30 @@ use axum::response::{IntoResponse, Response};
 use include_dir::{Dir, include_dir};
 
 use super::ApiError;
-use super::auth::AccessPolicy;
+use super::gateway::{Gateway, forward};
 
 static SHELL: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../ui/shell");
 
-/// The shell's routes. Generic over the router's state so the gateway can merge them.
-pub(super) fn routes<S: Clone + Send + Sync + 'static>(policy: Arc<AccessPolicy>) -> Router<S> {
+/// The shell's routes. Requests for them on another Host (an app's
+/// `<app-id>.localhost` origin) are not the shell's: they go on to the node's router.
+pub(super) fn routes() -> Router<Arc<Gateway>> {
     Router::new()
         .route("/", axum::routing::get(index))
         .route("/ui/{*path}", axum::routing::get(asset))
-        .with_state(policy)
 }
 
-async fn index(State(policy): State<Arc<AccessPolicy>>, req: Request) -> Response {
-    serve(&policy, &req, "index.html")
+async fn index(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
+    match gw.policy().own_host(req.headers()) {
+        Some(host) => serve(&host, "index.html"),
+        None => forward(State(gw), req).await,
+    }
 }
 
-async fn asset(
-    State(policy): State<Arc<AccessPolicy>>,
-    Path(path): Path<String>,
-    req: Request,
-) -> Response {
-    serve(&policy, &req, &path)
+async fn asset(State(gw): State<Arc<Gateway>>, Path(path): Path<String>, req: Request) -> Response {
+    match gw.policy().own_host(req.headers()) {
+        Some(host) => serve(&host, &path),
+        None => forward(State(gw), req).await,
+    }
 }
 
 /// The Content-Security-Policy of every shell response.
@@ -57,15 +60,7 @@ pub fn content_security_policy(host: &str) -> String {
     )
 }
 
-fn serve(policy: &AccessPolicy, req: &Request, path: &str) -> Response {
-    let Some(host) = policy.own_host(req.headers()) else {
-        return ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden_host",
-            "Host is not this node's loopback address",
-        )
-        .into_response();
-    };
+fn serve(host: &str, path: &str) -> Response {
     if path.split('/').any(|p| p == ".." || p.is_empty()) {
         return not_found();
     }
@@ -78,7 +73,7 @@ fn serve(policy: &AccessPolicy, req: &Request, path: &str) -> Response {
     if let Ok(v) = HeaderValue::from_str(mime.as_ref()) {
         h.insert(header::CONTENT_TYPE, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&content_security_policy(&host)) {
+    if let Ok(v) = HeaderValue::from_str(&content_security_policy(host)) {
         h.insert(header::CONTENT_SECURITY_POLICY, v);
     }
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));

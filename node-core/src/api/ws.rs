@@ -20,7 +20,9 @@ pub(super) fn routes() -> OpenApiRouter<ApiState> {
 }
 
 /// WebSocket of live events (`MimeiEvent` JSON messages such as
-/// `{"kind":"files_changed","id":"…"}`). Browsers pass the token as `?token=`.
+/// `{"kind":"files_changed","id":"…"}`; with the people service also
+/// `{"kind":"message","peer","id"}`, `receipt`, `friend_changed`, `stream` and
+/// `{"kind":"org","org","change"}`). Browsers pass the token as `?token=`.
 /// A client too slow to keep up receives `{"kind":"lagged","missed":n}` and goes on.
 #[utoipa::path(get, path = "/api/v1/events", tag = "events",
     params(("token" = Option<String>, Query, description = "API token (WebSocket clients that cannot set headers)")),

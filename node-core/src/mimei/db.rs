@@ -337,8 +337,28 @@ pub(crate) fn build(
 }
 
 fn load(store: &Store, hash: &BlockHash) -> Result<DbNode> {
-    let bytes = store.get_block(hash)?;
-    let doc: NodeDoc = postcard::from_bytes(&bytes)
+    parse_node(hash, &store.get_block(hash)?)
+}
+
+/// The blocks a database node links to: `(hash, is a node (else a value blob) , blob size)`.
+pub(crate) fn node_children(
+    hash: &BlockHash,
+    bytes: &[u8],
+) -> Result<Vec<(BlockHash, Option<u64>)>> {
+    Ok(match parse_node(hash, bytes)? {
+        DbNode::Leaf(es) => es
+            .into_iter()
+            .filter_map(|(_, v)| match v {
+                DbValue::Blob(b) => Some((b.hash, Some(b.size))),
+                DbValue::Inline(_) => None,
+            })
+            .collect(),
+        DbNode::Inner(cs) => cs.into_iter().map(|(_, h)| (h, None)).collect(),
+    })
+}
+
+fn parse_node(hash: &BlockHash, bytes: &[u8]) -> Result<DbNode> {
+    let doc: NodeDoc = postcard::from_bytes(bytes)
         .map_err(|e| MimeiError::Corrupt(format!("database node {hash}: {e}")))?;
     if doc.format != FORMAT {
         return Err(MimeiError::Corrupt(format!(

@@ -63,7 +63,7 @@ impl DirEntry {
         }
     }
 
-    fn from_node(path: MimeiPath, n: Node) -> Self {
+    pub(crate) fn from_node(path: MimeiPath, n: Node) -> Self {
         match n {
             Node::File(b) => Self::from_entry(path, Entry::File(b)),
             Node::Link(id) => Self::from_entry(path, Entry::Link(id)),

@@ -38,7 +38,9 @@ mod fs;
 mod info;
 mod owned;
 mod path;
+mod public;
 mod refs;
+mod replica;
 mod transfer;
 mod tree;
 mod verify;
@@ -53,6 +55,7 @@ pub use info::{
 };
 pub use owned::{DbOps, OwnedDb};
 pub use path::MimeiPath;
+pub use replica::{BlockKind, block_children, version_digest, version_roots};
 pub use transfer::{ExportStats, ImportStats, Progress};
 pub use verify::VerifyReport;
 pub use version::{Heads, VersionRecord, VersionRef};

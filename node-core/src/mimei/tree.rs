@@ -136,8 +136,12 @@ fn build_dir(
 
 /// Read and check a directory document.
 pub(crate) fn load_dir(store: &Store, hash: &BlockHash) -> Result<DirDoc> {
-    let bytes = store.get_block(hash)?;
-    let doc: DirDoc = serde_json::from_slice(&bytes).map_err(|e| {
+    parse_dir(hash, &store.get_block(hash)?)
+}
+
+/// Parse and check a directory document whose bytes are already verified against `hash`.
+pub(crate) fn parse_dir(hash: &BlockHash, bytes: &[u8]) -> Result<DirDoc> {
+    let doc: DirDoc = serde_json::from_slice(bytes).map_err(|e| {
         MimeiError::Corrupt(format!("directory {hash} is not a directory document: {e}"))
     })?;
     if doc.format != DIR_FORMAT {

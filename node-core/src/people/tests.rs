@@ -308,3 +308,130 @@ fn outsiders_forgeries_and_tampering_are_refused() {
         People::parse_org_invite(&People::parse_invite("x").err().unwrap().to_string()).is_err()
     );
 }
+
+#[test]
+fn a_long_history_is_sent_in_parts_and_caught_up_whole() {
+    let (alice, carol) = (user("Alice"), user("Carol"));
+    let all = [&alice, &carol];
+    let org = alice.people.create_org("Club", "").unwrap().org;
+    let inv = alice.people.org_invite(&org).unwrap();
+    carol.people.apply(Some(&inv), None, None, "").unwrap();
+    deliver(&all);
+    alice
+        .people
+        .set_member(&org, &carol.id(), Some(OrgRole::Member))
+        .unwrap();
+    deliver(&all);
+    carol.online.set(false);
+    let text = "y".repeat(7000);
+    let n = 100; // ~700 KiB of signed messages: more than two parts
+    for _ in 0..n {
+        alice.people.chat(&org, &text).unwrap();
+    }
+    deliver(&all);
+    carol.online.set(true);
+    carol.people.catch_up().unwrap();
+    // Alice answers the request with several parts.
+    for o in carol.people.take_outgoing() {
+        alice.people.receive(&o.parcel).unwrap();
+    }
+    let parts = alice.people.take_outgoing();
+    assert!(parts.len() >= 3, "{} parts", parts.len());
+    assert!(
+        parts
+            .iter()
+            .all(|p| p.parcel.len() < HISTORY_PART_BYTES + 16 * 1024)
+    );
+    for o in &parts {
+        carol.people.receive(&o.parcel).unwrap();
+    }
+    assert_eq!(carol.people.history(&org, None, 1000).unwrap().len(), n);
+}
+
+/// A courier over a table of in-process services, to test what `pump` does with the
+/// answers a courier gives (delivered, refused, unreachable). Not a network.
+struct TableCourier {
+    peers: Vec<(People, Arc<std::sync::atomic::AtomicBool>)>,
+    subscribed: Mutex<Vec<OrgId>>,
+}
+
+impl Courier for TableCourier {
+    fn send(
+        &self,
+        to: UserId,
+        parcel: Vec<u8>,
+    ) -> CourierFuture<'_, Result<Delivery, Unreachable>> {
+        Box::pin(async move {
+            let Some((p, online)) = self.peers.iter().find(|(p, _)| p.me() == to) else {
+                return Err(Unreachable("unknown user".into()));
+            };
+            if !online.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(Unreachable("offline".into()));
+            }
+            Ok(match p.receive(&parcel) {
+                Ok(()) => Delivery::Accepted,
+                Err(e) => Delivery::Refused(e.to_string()),
+            })
+        })
+    }
+
+    fn publish(&self, _org: OrgId, parcel: Vec<u8>) -> CourierFuture<'_, Result<(), Unreachable>> {
+        Box::pin(async move {
+            for (p, online) in &self.peers {
+                if online.load(std::sync::atomic::Ordering::SeqCst) {
+                    let _ = p.receive(&parcel);
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn subscribe(&self, org: OrgId) {
+        self.subscribed.lock().unwrap().push(org);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pump_sends_retries_until_taken_and_subscribes() {
+    let (alice, bob) = (user("Alice"), user("Bob"));
+    befriend(&alice, &bob);
+    let org = alice.people.create_org("Club", "").unwrap().org;
+    let _ = alice.people.take_outgoing();
+    let bob_online = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let alice_online = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let to_bob = Arc::new(TableCourier {
+        peers: vec![(bob.people.clone(), bob_online.clone())],
+        subscribed: Mutex::new(Vec::new()),
+    });
+    let to_alice = Arc::new(TableCourier {
+        peers: vec![(alice.people.clone(), alice_online)],
+        subscribed: Mutex::new(Vec::new()),
+    });
+    let tick = Duration::from_millis(100);
+    let a = tokio::spawn(pump_every(alice.people.clone(), to_bob.clone(), tick));
+    let b = tokio::spawn(pump_every(bob.people.clone(), to_alice, tick));
+
+    alice
+        .people
+        .send_message(&bob.id(), "while you were out")
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        bob.people
+            .conversation(&alice.id(), None, 10)
+            .unwrap()
+            .is_empty()
+    );
+    bob_online.store(true, std::sync::atomic::Ordering::SeqCst);
+    // Retried on the next tick; Bob's receipt comes back through his pump.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !alice.people.social().outbox().unwrap().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "not delivered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let got = bob.people.conversation(&alice.id(), None, 10).unwrap();
+    assert_eq!(got.len(), 1, "exactly once despite retries");
+    assert_eq!(*to_bob.subscribed.lock().unwrap(), vec![org]);
+    a.abort();
+    b.abort();
+}

@@ -889,11 +889,21 @@ impl Social {
             MessageStatus::Delivered
         };
         let mut ops = Vec::new();
-        for (k, v) in self.scan(&format!("msg/{peer}/"), None)? {
+        // A delivery receipt covers that message (one key: receipts for a long queue
+        // stay linear); a read receipt all before it too.
+        let covered: Vec<(String, Vec<u8>)> = if read {
+            let prefix = format!("msg/{peer}/");
+            self.db.scan_range(&DbRange {
+                prefix: Some(prefix),
+                end: Some(format!("{key}\u{10ffff}")),
+                ..Default::default()
+            })?
+        } else {
+            vec![(key.clone(), json(&target))]
+        };
+        for (k, v) in covered {
             let mut m: StoredMessage = from_json(&v, "message")?;
-            // A delivery receipt covers that message; a read receipt all before it too.
-            let covered = m.id == of || (read && m.time <= target.time);
-            if m.outgoing && covered && m.status < new_status {
+            if m.outgoing && m.status < new_status {
                 m.status = new_status;
                 ops.push((k, Some(json(&m))));
             }

@@ -91,6 +91,7 @@ impl BlockSink for Stage {
 }
 
 /// Reads a blob, verifying every block.
+#[derive(Clone)]
 pub struct BlobReader {
     store: Store,
     blob: BlobRef,

@@ -33,6 +33,7 @@ mod blob;
 mod pack;
 mod txn;
 
+pub(crate) use blob::decode_list;
 pub use blob::{BlobReader, BlobRef, CHUNK_SIZE};
 pub use pack::{INLINE_MAX, PACKS_DIR};
 pub use txn::WriteTxn;

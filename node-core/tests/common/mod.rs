@@ -10,9 +10,16 @@ use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_leither");
 
+/// The binary under test: `LEITHER_BIN` if set (a copy, when several checkouts share
+/// one target dir and so one `target/debug/leither`), else the one cargo built.
+pub fn bin() -> PathBuf {
+    std::env::var_os("LEITHER_BIN").map_or_else(|| PathBuf::from(BIN), PathBuf::from)
+}
+
 /// Environment every test process gets (no keyring service on CI; see README).
 pub fn leither(dir: &Path) -> Command {
-    let mut c = Command::new(BIN);
+    let mut c = Command::new(bin());
+
     c.arg("--data-dir")
         .arg(dir)
         .env("LEITHER_PASSPHRASE", "test passphrase")

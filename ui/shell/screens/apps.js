@@ -2,44 +2,45 @@ import * as api from "../api.js";
 import { h, form, errorBox } from "../dom.js";
 import { need, has, itemsOf } from "./common.js";
 
-// Apps run in their own origin, http://<app-id>.localhost:<port>, framed by the shell:
-// they cannot read the shell's token or storage.
-function appOrigin(id) { return `${location.protocol}//${id}.localhost:${location.port}`; }
-
+// Apps run in their own origin, http://<app-id>.localhost:<port>: a launch code from
+// the node becomes a session of that origin only; the app never sees the shell's token.
 export async function apps(el) {
   el.append(h("h1", {}, "Apps"));
   const card = h("div", { class: "card" });
   el.append(card);
   const found = await need(card, "Apps", "/api/v1/apps");
   if (!found) return;
-  const frame = h("div");
-  const box = h("ul", { class: "list" });
+  const frame = h("div", { "data-testid": "app-frame" });
+  const box = h("ul", { class: "list", "data-testid": "apps" });
+  const launch = async (id) => {
+    const l = await api.post(`/api/v1/apps/${encodeURIComponent(id)}/launch`);
+    return l.url;
+  };
   const refresh = async () => {
-    box.replaceChildren();
+    const boxRows = []; // built whole, then swapped in: refreshes may overlap
     try {
       const items = itemsOf(await api.get("/api/v1/apps"));
-      if (!items.length) box.append(h("li", { class: "muted" }, "No apps installed."));
+      if (!items.length) boxRows.push(h("li", { class: "muted" }, "No apps installed."));
       for (const a of items) {
-        const id = a.id || a.app_id;
-        box.append(h("li", { class: "row" }, h("span", {}, a.name || id), h("button", {
-          class: "secondary",
-          onclick: async () => {
-            let src = appOrigin(id) + "/";
-            if (has(found, "/api/v1/apps/{id}/launch", "post")) {
-              const l = await api.post(`/api/v1/apps/${encodeURIComponent(id)}/launch`);
-              if (l && l.url) src = l.url;
-            }
-            frame.replaceChildren(h("iframe", { class: "app", src, title: a.name || id, sandbox: "allow-scripts allow-forms allow-same-origin" }));
-          },
-        }, "Open")));
+        const id = a.id || a.app || a.app_id;
+        const name = a.name || (a.manifest && a.manifest.name) || id;
+        boxRows.push(h("li", { class: "row" }, h("strong", {}, name), h("span", { class: "muted" }, String(id).slice(0, 16) + "…"),
+          h("button", {
+            onclick: async () => {
+              frame.replaceChildren(h("div", { class: "row" }, h("h2", {}, name)),
+                h("iframe", { class: "app", src: await launch(id), title: name }));
+            },
+          }, "Open"),
+          h("button", { class: "secondary", onclick: async () => window.open(await launch(id), "_blank", "noopener") }, "Open in a window")));
       }
-    } catch (e) { box.append(h("li", {}, errorBox(e))); }
+    } catch (e) { boxRows.push(h("li", {}, errorBox(e))); }
+    box.replaceChildren(...boxRows);
   };
   card.append(h("h2", {}, "Installed"), box);
-  if (has(found, "/api/v1/apps", "post")) {
+  if (has(found, "/api/v1/apps/install", "post")) {
     card.append(h("h2", {}, "Install"),
-      form([{ name: "id", label: "App ID or name", required: true }], "Install",
-        async (v) => { await api.post("/api/v1/apps", { id: v.id.trim() }); refresh(); }));
+      form([{ name: "app", label: "App ID or name", required: true }], "Install",
+        async (v) => { await api.post("/api/v1/apps/install", { app: v.app.trim() }); refresh(); }));
   }
   el.append(frame);
   await refresh();

@@ -1,6 +1,8 @@
 import * as api from "../api.js";
-import { h, form } from "../dom.js";
-import { need, has, list } from "./common.js";
+import { h, form, errorBox } from "../dom.js";
+import { need, has } from "./common.js";
+
+const enc = encodeURIComponent;
 
 export async function friends(el, bus) {
   el.append(h("h1", {}, "Friends"));
@@ -8,19 +10,42 @@ export async function friends(el, bus) {
   el.append(card);
   const found = await need(card, "Friends", "/api/v1/social");
   if (!found) return;
+  const box = h("ul", { class: "list", "data-testid": "friends" });
+  const refresh = async () => {
+    const boxRows = []; // built whole, then swapped in: refreshes may overlap
+    try {
+      const list = await api.get("/api/v1/social/friends");
+      if (!list.length) boxRows.push(h("li", { class: "muted" }, "No friends yet."));
+      for (const f of list) {
+        const actions = [];
+        if (f.state === "incoming" && has(found, "/api/v1/social/friends/{user}/accept", "post")) {
+          actions.push(h("button", { onclick: async () => { await api.post(`/api/v1/social/friends/${enc(f.user)}/accept`); refresh(); } }, "Accept"));
+          actions.push(h("button", { class: "secondary", onclick: async () => { await api.post(`/api/v1/social/friends/${enc(f.user)}/decline`); refresh(); } }, "Decline"));
+        }
+        boxRows.push(h("li", { class: "row" },
+          h("span", {}, h("strong", {}, f.name || "(no name)"), " ", h("span", { class: "muted" }, `${String(f.user).slice(0, 16)}… · ${f.state || ""}`),
+            f.note ? h("span", { class: "muted" }, ` · “${f.note}”`) : null),
+          actions));
+      }
+    } catch (e) { boxRows.push(h("li", {}, errorBox(e))); }
+    box.replaceChildren(...boxRows);
+  };
+  card.append(h("h2", {}, "Your friends and requests"), box);
   if (has(found, "/api/v1/social/friends", "post")) {
     card.append(h("h2", {}, "Add a friend"),
-      form([{ name: "user", label: "Their user ID", required: true }], "Send friend request",
-        async (v) => { await api.post("/api/v1/social/friends", { user: v.user.trim() }); refresh(); }));
+      form([{ name: "who", label: "Their user ID or invite (leither:friend:…)", required: true },
+        { name: "note", label: "A note for them" }], "Send friend request",
+      async (v) => {
+        const who = v.who.trim();
+        await api.post("/api/v1/social/friends", who.startsWith("leither:") ? { invite: who, note: v.note } : { user: who, note: v.note });
+        refresh();
+      }));
   }
-  const box = h("div");
-  card.append(h("h2", {}, "Your friends"), box);
-  const refresh = async () => { box.replaceChildren(); if (has(found, "/api/v1/social/friends")) await list(box, "/api/v1/social/friends", "No friends yet."); };
-  if (has(found, "/api/v1/social/requests")) {
-    const req = h("div");
-    card.append(h("h2", {}, "Requests"), req);
-    await list(req, "/api/v1/social/requests", "No pending requests.");
+  if (has(found, "/api/v1/social/invite", "post")) {
+    const out = h("p", { class: "muted" });
+    card.append(h("h2", {}, "Invite someone"), h("p", {},
+      h("button", { class: "secondary", onclick: async () => { const r = await api.post("/api/v1/social/invite"); out.textContent = r.invite; } }, "Make an invite")), out);
   }
-  bus.listeners.add((ev) => { if (String(ev.kind || "").includes("friend")) refresh(); });
+  bus.listeners.add((ev) => { if (/friend/.test(String(ev.kind || ""))) refresh(); });
   await refresh();
 }

@@ -1,6 +1,9 @@
 import * as api from "../api.js";
-import { h, form } from "../dom.js";
-import { need, has, list } from "./common.js";
+import { h, form, errorBox } from "../dom.js";
+import { need, has } from "./common.js";
+
+const enc = encodeURIComponent;
+const time = (ms) => (ms ? new Date(ms).toLocaleString() : "");
 
 export async function messages(el, bus) {
   el.append(h("h1", {}, "Messages"));
@@ -10,24 +13,56 @@ export async function messages(el, bus) {
   bus.listeners.add((ev) => {
     log.textContent = `${new Date().toLocaleTimeString()} ${JSON.stringify(ev)}\n` + log.textContent.slice(0, 4000);
   });
-
   const card = h("div", { class: "card" });
   el.append(card, liveCard);
   const found = await need(card, "Messages", "/api/v1/social");
   if (!found) return;
-  const stream = h("div"), convs = h("div");
+
+  const stream = h("ul", { class: "list", "data-testid": "stream" });
+  const convs = h("ul", { class: "list", "data-testid": "conversations" });
+  const thread = h("div", { "data-testid": "thread" });
+  let open = null;
+
+  const showThread = async (user, name) => {
+    open = user;
+    const msgs = h("ul", { class: "list" });
+    thread.replaceChildren(h("h2", {}, `With ${name || String(user).slice(0, 16) + "…"}`), msgs,
+      form([{ name: "text", label: "Message", type: "textarea", required: true }], "Send",
+        async (v) => { await api.post(`/api/v1/social/conversations/${enc(user)}/messages`, { text: v.text }); await showThread(user, name); }));
+    try {
+      const list = await api.get(`/api/v1/social/conversations/${enc(user)}/messages`);
+      if (!list.length) msgs.append(h("li", { class: "muted" }, "No messages yet."));
+      for (const m of list) msgs.append(h("li", {}, h("span", { class: "muted" }, `${m.outgoing ? "me" : "them"} · ${time(m.time)} · ${m.status || ""}`), h("div", {}, m.text)));
+      if (has(found, "/api/v1/social/conversations/{user}/read", "post")) await api.post(`/api/v1/social/conversations/${enc(user)}/read`).catch(() => {});
+    } catch (e) { msgs.append(h("li", {}, errorBox(e))); }
+  };
+
   const refresh = async () => {
-    stream.replaceChildren(); convs.replaceChildren();
-    if (has(found, "/api/v1/social/stream")) await list(stream, "/api/v1/social/stream", "Nothing in your stream yet.");
-    if (has(found, "/api/v1/social/conversations")) await list(convs, "/api/v1/social/conversations", "No conversations yet.");
+    const streamRows = []; // built whole, then swapped in: refreshes may overlap
+    const convsRows = []; // built whole, then swapped in: refreshes may overlap
+    try {
+      const s = await api.get("/api/v1/social/stream");
+      const items = (s && s.items) || [];
+      if (!items.length) streamRows.push(h("li", { class: "muted" }, "Nothing in your stream yet."));
+      for (const it of items) streamRows.push(h("li", {}, h("span", { class: "muted" }, `${it.kind} · ${time(it.time)}`), h("div", {}, it.text)));
+    } catch (e) { streamRows.push(h("li", {}, errorBox(e))); }
+    try {
+      const list = await api.get("/api/v1/social/conversations");
+      if (!list.length) convsRows.push(h("li", { class: "muted" }, "No conversations yet. Message a friend from here:"));
+      for (const c of list) {
+        convsRows.push(h("li", { class: "row" }, h("button", { class: "secondary", onclick: () => showThread(c.user, c.name) }, c.name || String(c.user).slice(0, 16) + "…"),
+          c.unread ? h("strong", {}, `${c.unread} new`) : null, c.last ? h("span", { class: "muted" }, c.last.text) : null));
+      }
+    } catch (e) { convsRows.push(h("li", {}, errorBox(e))); }
+    stream.replaceChildren(...streamRows);
+    convs.replaceChildren(...convsRows);
+    if (open) await showThread(open);
   };
   card.append(h("div", { class: "grid2" },
-    h("div", {}, h("h2", {}, "Stream"), stream), h("div", {}, h("h2", {}, "Conversations"), convs)));
-  if (has(found, "/api/v1/social/messages", "post")) {
-    card.append(h("h2", {}, "Send a message"), form(
-      [{ name: "to", label: "To (user ID)", required: true }, { name: "text", label: "Message", type: "textarea", required: true }],
-      "Send", async (v) => { await api.post("/api/v1/social/messages", { to: v.to.trim(), text: v.text }); refresh(); }));
-  }
-  bus.listeners.add((ev) => { if (/message|stream|social/.test(String(ev.kind || ""))) refresh(); });
+    h("div", {}, h("h2", {}, "Stream"), stream),
+    h("div", {}, h("h2", {}, "Conversations"), convs,
+      form([{ name: "user", label: "New conversation with (friend's user ID)", required: true }], "Open",
+        async (v) => showThread(v.user.trim())))), thread);
+  bus.listeners.add((ev) => { if (/message|stream|receipt|social/.test(String(ev.kind || ""))) refresh(); });
   await refresh();
 }

@@ -1,21 +1,64 @@
 import * as api from "../api.js";
-import { h, form } from "../dom.js";
-import { need, has, list } from "./common.js";
-
+import { h, form, errorBox } from "../dom.js";
+import { need, has } from "./common.js";
+const enc = encodeURIComponent;
 export async function orgs(el, bus) {
   el.append(h("h1", {}, "Organizations"));
   const card = h("div", { class: "card" });
   el.append(card);
   const found = await need(card, "Organizations", "/api/v1/orgs");
   if (!found) return;
-  const box = h("div");
-  const refresh = async () => { box.replaceChildren(); await list(box, "/api/v1/orgs", "You are in no organization yet."); };
+  const box = h("ul", { class: "list", "data-testid": "orgs" });
+  const chat = h("div", { "data-testid": "org-chat" });
+  let open = null;
+  const showOrg = async (o) => {
+    open = o;
+    const msgs = h("ul", { class: "list" });
+    const parts = [h("h2", {}, o.name), o.about ? h("p", { class: "muted" }, o.about) : null,
+      h("p", { class: "muted" }, `${(o.members || []).length} members · you: ${o.my_role || "application pending"}`)];
+    if (o.applications && o.applications.length && has(found, "/api/v1/orgs/{org}/applications/{user}/approve", "post")) {
+      parts.push(h("h2", {}, "Applications"), h("ul", { class: "list" }, o.applications.map((a) => {
+        const user = a.user || a;
+        return h("li", { class: "row" }, h("span", {}, a.name || String(user).slice(0, 16) + "…"), a.note ? h("span", { class: "muted" }, a.note) : null,
+          h("button", { onclick: async () => { await api.post(`/api/v1/orgs/${enc(o.org)}/applications/${enc(user)}/approve`); refresh(); } }, "Approve"));
+      })));
+    }
+    parts.push(h("h2", {}, "Chat"), msgs);
+    if (o.my_role) {
+      parts.push(form([{ name: "text", label: "Message", type: "textarea", required: true }], "Post",
+        async (v) => { await api.post(`/api/v1/orgs/${enc(o.org)}/chat`, { text: v.text }); await showOrg(o); }));
+    }
+    chat.replaceChildren(h("div", { class: "card" }, parts));
+    try {
+      const list = await api.get(`/api/v1/orgs/${enc(o.org)}/chat`);
+      if (!list.length) msgs.append(h("li", { class: "muted" }, "No messages yet."));
+      for (const m of list) msgs.append(h("li", {}, h("span", { class: "muted" }, `${String(m.author).slice(0, 12)}… · ${new Date(m.time).toLocaleString()}`), h("div", {}, m.text)));
+    } catch (e) { msgs.append(h("li", {}, errorBox(e))); }
+  };
+  const refresh = async () => {
+    const boxRows = []; // built whole, then swapped in: refreshes may overlap
+    let list = [];
+    try {
+      list = await api.get("/api/v1/orgs");
+      if (!list.length) boxRows.push(h("li", { class: "muted" }, "You are in no organization yet."));
+      for (const o of list) boxRows.push(h("li", { class: "row" }, h("button", { class: "secondary", onclick: () => showOrg(o) }, o.name), h("span", { class: "muted" }, o.my_role || "pending")));
+    } catch (e) { boxRows.push(h("li", {}, errorBox(e))); }
+    box.replaceChildren(...boxRows);
+    const again = open && list.find((o) => o.org === open.org);
+    if (again) await showOrg(again);
+  };
   card.append(h("h2", {}, "Yours"), box);
   if (has(found, "/api/v1/orgs", "post")) {
     card.append(h("h2", {}, "Create an organization"),
-      form([{ name: "name", label: "Name", required: true }], "Create",
-        async (v) => { await api.post("/api/v1/orgs", { name: v.name }); refresh(); }));
+      form([{ name: "name", label: "Name", required: true }, { name: "about", label: "About" }], "Create",
+        async (v) => { await api.post("/api/v1/orgs", { name: v.name, about: v.about }); refresh(); }));
   }
-  bus.listeners.add((ev) => { if (String(ev.kind || "").includes("org")) refresh(); });
+  if (has(found, "/api/v1/orgs/apply", "post")) {
+    card.append(h("h2", {}, "Join with an invite"),
+      form([{ name: "invite", label: "Org invite (leither:org:…)", required: true }, { name: "note", label: "A note" }], "Apply",
+        async (v) => { await api.post("/api/v1/orgs/apply", { invite: v.invite.trim(), note: v.note }); refresh(); }));
+  }
+  el.append(chat);
+  bus.listeners.add((ev) => { if (/org|chat/.test(String(ev.kind || ""))) refresh(); });
   await refresh();
 }

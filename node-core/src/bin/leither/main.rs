@@ -7,6 +7,7 @@ mod app_cmd;
 mod client;
 mod ident;
 mod mimei_cmd;
+mod net_cmd;
 mod output;
 mod people_cmd;
 
@@ -92,6 +93,15 @@ enum Cmd {
     App(app_cmd::AppCmd),
     /// Free stored blocks that nothing references.
     Gc,
+    /// Peers this node is connected to.
+    Peers,
+    /// Connect to a peer by multiaddr (`/ip4/…/tcp/…/p2p/…`).
+    Dial { addr: String },
+    /// The signed DHT records this node stores.
+    Records,
+    /// Names in the network: claim, resolve.
+    #[command(subcommand)]
+    Name(net_cmd::NameCmd),
     /// Print the API URL and token location (for curl and other clients).
     Api,
     /// Your profile: show it, or change name, bio or avatar.
@@ -239,7 +249,9 @@ async fn run(cli: Cli, out: &Out) -> Result<()> {
         }
         Cmd::Status => {
             let c = connect(&data_dir, &config).await?;
-            let v: serde_json::Value = c.get("/api/v1/node").await?;
+            let mut v: serde_json::Value = c.get("/api/v1/node").await?;
+            let net = net_cmd::status_lines(&c).await;
+            v["net"] = net.clone().unwrap_or(serde_json::Value::Null);
             out.value(&v, || {
                 println!(
                     "node {}",
@@ -256,6 +268,21 @@ async fn run(cli: Cli, out: &Out) -> Result<()> {
                     "blocks    {} ({} bytes; {} on disk)",
                     v["store"]["blocks"], v["store"]["block_bytes"], v["store"]["disk_bytes"]
                 );
+                match &net {
+                    Some(n) => {
+                        println!("net node  {}", n["node"].as_str().unwrap_or(""));
+                        println!(
+                            "peers     {} connected, {} in the routing table",
+                            n["peers"], n["routing_table"]
+                        );
+                        println!("NAT       {}", n["nat"].as_str().unwrap_or(""));
+                        for a in n["listen"].as_array().into_iter().flatten() {
+                            println!("listen    {}", a.as_str().unwrap_or(""));
+                        }
+                        println!("records   {} stored for the DHT", n["stored_records"]);
+                    }
+                    None => println!("net       off"),
+                }
             })
         }
         Cmd::Mimei(m) => {
@@ -266,6 +293,10 @@ async fn run(cli: Cli, out: &Out) -> Result<()> {
             let c = connect(&data_dir, &config).await?;
             app_cmd::run(&c, out, a).await
         }
+        Cmd::Peers => net_cmd::peers(&connect(&data_dir, &config).await?, out).await,
+        Cmd::Dial { addr } => net_cmd::dial(&connect(&data_dir, &config).await?, out, &addr).await,
+        Cmd::Records => net_cmd::records(&connect(&data_dir, &config).await?, out).await,
+        Cmd::Name(n) => net_cmd::name(&connect(&data_dir, &config).await?, out, n).await,
         Cmd::Gc => {
             let c = connect(&data_dir, &config).await?;
             let v: serde_json::Value = c.post("/api/v1/store/gc", &()).await?;

@@ -151,6 +151,13 @@ pub enum MimeiCmd {
     },
     /// Check every block of cur and of every version against its digest.
     Verify { id: String },
+    /// Fetch a Mimei version from the network (ID or name, optionally @VERSION),
+    /// verify every block and keep it here.
+    Pull { target: Target },
+    /// Pull every announced version of a Mimei and keep holding it.
+    Pin { id: String },
+    /// Ask a peer (node ID) to keep a copy of a Mimei.
+    BackupRequest { peer: String, id: String },
     /// Move a directory into a new Mimei, leaving a reference.
     Split {
         id: String,
@@ -231,6 +238,13 @@ fn abs(p: &Path) -> Result<String> {
 pub async fn run(c: &Client, out: &Out, cmd: MimeiCmd) -> Result<()> {
     let base = |id: &str| format!("/api/v1/mimei/{}", enc(id));
     match cmd {
+        MimeiCmd::Pull { target } => {
+            crate::net_cmd::pull(c, out, &target.id, target.version.as_deref()).await
+        }
+        MimeiCmd::Pin { id } => crate::net_cmd::pin(c, out, &id).await,
+        MimeiCmd::BackupRequest { peer, id } => {
+            crate::net_cmd::backup_request(c, out, &peer, &id).await
+        }
         MimeiCmd::Create {
             mark,
             app_type,
