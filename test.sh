@@ -18,6 +18,6 @@ echo "== clients and browser"
 export LEITHER_BIN="${LEITHER_BIN:-${CARGO_TARGET_DIR:-$PWD/target}/debug/leither}"
 cargo build -q -p leither-core --bin leither
 python3 tests/clients/test_api.py
-(cd tests && npm ci --no-audit --no-fund --silent && node --test)
+(cd tests && npm ci --no-audit --no-fund --silent && node --test e2e/ clients/)
 echo "== UI and desktop tests (Chromium, Tauri under Xvfb)"
 ./tests/ui/run.sh

@@ -85,7 +85,7 @@ impl Origin {
         assert_eq!(r.headers()["location"], "/");
         let set = r.headers()["set-cookie"].to_str().unwrap().to_string();
         assert!(
-            set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+            set.contains("HttpOnly") && set.contains("Partitioned") && set.contains("Secure"),
             "{set}"
         );
         self.cookie = Some(set.split(';').next().unwrap().to_string());
@@ -389,7 +389,8 @@ async fn a_hostile_app_cannot_reach_another_apps_data() {
         (Method::GET, "/api/v1/events".to_string()),
         (Method::GET, "/api/v1/node".to_string()),
         (Method::POST, format!("/api/v1/mimei/{data}/export")),
-        (Method::GET, "/api/v1/messages".to_string()),
+        (Method::GET, "/api/v1/social/conversations".to_string()),
+        (Method::GET, "/api/v1/social/friends".to_string()),
     ] {
         let (s, v) = evil.call(m.clone(), &path, Some(json!({}))).await;
         assert_eq!(

@@ -60,3 +60,44 @@ test("notes app: create a note, reload, restart the node", { timeout: 120_000 },
   assert.equal(await page.locator("#notes li p").innerText(), "milk, bread");
   assert.deepEqual(errors, []);
 });
+
+test("notes app framed by the node's own origin, as the shell does", { timeout: 60_000 }, async (t) => {
+  if (!requireTool(t, existsSync(CHROMIUM), `Chromium (${CHROMIUM})`)) return;
+  const { chromium } = await import("playwright-core");
+  const node = await Node.start();
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  t.after(async () => {
+    await browser.close();
+    await node.stop();
+    node.remove();
+  });
+  const pub = JSON.parse(cli(node.dir, "--json", "app", "publish", join(ROOT, "ui/examples/notes")));
+  cli(node.dir, "app", "install", "notes");
+  const page = await browser.newPage();
+  await page.goto(node.url + "/api/v1/openapi.json"); // any page of the main origin
+  const { url } = await node.api("POST", `/api/v1/apps/${pub.id}/launch`);
+  await page.evaluate((u) => {
+    const f = document.createElement("iframe");
+    f.src = u;
+    document.body.append(f);
+  }, url);
+  const deadline = Date.now() + 20_000;
+  let frame;
+  while (!(frame = page.frames().find((f) => f.url().startsWith(`http://${pub.id}.localhost`))) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.ok(frame, "the app frame loaded");
+  await frame.waitForSelector("body[data-ready=true]");
+  await frame.fill("#title", "Framed");
+  await frame.click("#save");
+  await frame.waitForSelector("#notes li h2:text('Framed')");
+  // The shell's page cannot look into the app's frame (different origins).
+  const peek = await page.evaluate(() => {
+    try {
+      return document.querySelector("iframe").contentDocument === null ? "blocked" : "open";
+    } catch (_) {
+      return "blocked";
+    }
+  });
+  assert.equal(peek, "blocked");
+});

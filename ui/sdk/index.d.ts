@@ -112,8 +112,9 @@ export declare const mimei: {
 export declare const profile: { get(): Promise<unknown> };
 
 export declare const messages: {
-  list(params?: Record<string, string | number>): Promise<unknown>;
-  send(to: string, text: string): Promise<unknown>;
+  conversations(): Promise<unknown>;
+  list(user: string, page?: { before?: number; limit?: number }): Promise<unknown>;
+  send(user: string, text: string): Promise<unknown>;
 };
 
 export declare const events: {

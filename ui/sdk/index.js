@@ -158,13 +158,15 @@ export const mimei = {
 
 /** The user's profile (permission `profile.read`). */
 export const profile = {
-  get: () => json("GET", "/api/v1/profile"),
+  get: () => json("GET", "/api/v1/social/profile"),
 };
 
-/** The user's direct messages (permission `messages`). */
+/** The user's direct messages with friends (permission `messages`). */
 export const messages = {
-  list: (params = {}) => json("GET", `/api/v1/messages${query(params)}`),
-  send: (to, text) => json("POST", "/api/v1/messages", { to, text }),
+  conversations: () => json("GET", "/api/v1/social/conversations"),
+  /** Messages with `user`, newest first: `{before, limit}`. */
+  list: (user, page = {}) => json("GET", `/api/v1/social/conversations/${enc(user)}/messages${query(page)}`),
+  send: (user, text) => json("POST", `/api/v1/social/conversations/${enc(user)}/messages`, { text }),
 };
 
 /** Live changes to the app's own data over a WebSocket. */

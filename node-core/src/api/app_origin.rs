@@ -7,7 +7,7 @@
 //!   (`default-src 'self'`, no inline script unless the manifest lists its hash,
 //!   `connect-src` only its own origin, `frame-ancestors` only the shell);
 //! - the SDK at [`SDK_PATH`];
-//! - the API under `/api/…`, authorised by an HttpOnly, SameSite=Strict session cookie
+//! - the API under `/api/…`, authorised by an HttpOnly, partitioned session cookie
 //!   that a one-time launch code (`/?launch=<code>`, made by the user's
 //!   `POST /api/v1/apps/{id}/launch`) is exchanged for. The request then carries
 //!   [`Caller::App`] and must pass [`app_may_call`]. The user's token is never involved:
@@ -118,8 +118,14 @@ async fn redeem(
 ) -> Result<Response, ApiError> {
     let apps = o.state.node.apps().clone();
     let token = blocking(move || Ok(apps.redeem(&app, &code)?)).await?;
+    // Partitioned (CHIPS) so that it works both in a top-level window and framed by the
+    // shell (a cross-site frame, where SameSite=Strict/Lax cookies are neither set nor
+    // sent): the browser keys it by the top-level site, so a cookie set inside the
+    // shell's frame is sent only there. SameSite=None is safe here because every API
+    // request must also come from the app's own origin (Origin / Sec-Fetch-Site checks
+    // below). `Secure` is required for both and honoured on http://*.localhost.
     let cookie = format!(
-        "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+        "{COOKIE}={token}; Path=/; HttpOnly; Secure; SameSite=None; Partitioned; Max-Age={}",
         crate::apps::SESSION_TTL_MS / 1000
     );
     let mut resp = Response::new(Body::empty());

@@ -249,10 +249,10 @@ pub fn app_may_call(
     if path == super::OPENAPI_PATH && get {
         return Ok(());
     }
-    if under("/api/v1/profile") && get {
+    if under("/api/v1/social/profile") && get {
         return need(Permission::ProfileRead);
     }
-    if under("/api/v1/messages") {
+    if under("/api/v1/social/conversations") {
         return need(Permission::Messages);
     }
     // One Mimei (not the list of all): info, listing, files, database, versions.
@@ -336,7 +336,24 @@ mod tests {
         assert!(!ok(Method::POST, "/api/v1/apps/x/launch", &read));
         assert!(!ok(Method::GET, "/api/v1/node", &read));
         assert!(!ok(Method::GET, "/api/v1/events", &read));
-        assert!(!ok(Method::GET, "/api/v1/messages", &none));
+        assert!(!ok(Method::GET, "/api/v1/social/conversations", &none));
+        let msgs = BTreeSet::from([Permission::Messages]);
+        assert!(ok(
+            Method::POST,
+            "/api/v1/social/conversations/u/messages",
+            &msgs
+        ));
+        assert!(!ok(Method::GET, "/api/v1/social/friends", &msgs));
+        assert!(!ok(
+            Method::PUT,
+            "/api/v1/social/profile",
+            &BTreeSet::from([Permission::ProfileRead])
+        ));
+        assert!(ok(
+            Method::GET,
+            "/api/v1/social/profile",
+            &BTreeSet::from([Permission::ProfileRead])
+        ));
         for p in [
             "/api/v1/app/../mimei",
             "/api/v1/app/%2e%2e/mimei",

@@ -234,6 +234,20 @@ impl Apps {
         &self.mimeis
     }
 
+    /// The registry if it exists: reads (and the task scheduler) do not create it, so a
+    /// node without apps has no registry Mimei.
+    fn registry_existing(&self) -> Result<Option<&OwnedDb>> {
+        if let Some(r) = self.registry.get() {
+            return Ok(Some(r));
+        }
+        let id = MimeiId::derive(&self.user, REGISTRY_TYPE, "", "installed");
+        match self.mimeis.info(&id) {
+            Ok(_) => self.registry().map(Some),
+            Err(MimeiError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     fn registry(&self) -> Result<&OwnedDb> {
         if let Some(r) = self.registry.get() {
             return Ok(r);
@@ -353,7 +367,10 @@ impl Apps {
 
     /// An installed app, if it is installed.
     pub fn get(&self, app: &MimeiId) -> Result<Option<InstalledApp>> {
-        match self.registry()?.get(&app_key(app))? {
+        let Some(reg) = self.registry_existing()? else {
+            return Ok(None);
+        };
+        match reg.get(&app_key(app))? {
             Some(b) => Ok(Some(parse(&b, "installed app")?)),
             None => Ok(None),
         }
@@ -365,8 +382,10 @@ impl Apps {
 
     /// Every installed app with the publisher's current release.
     pub fn list(&self) -> Result<Vec<AppListing>> {
-        self.registry()?
-            .scan("app/", None)?
+        let Some(reg) = self.registry_existing()? else {
+            return Ok(Vec::new());
+        };
+        reg.scan("app/", None)?
             .into_iter()
             .map(|(_, v)| {
                 let app: InstalledApp = parse(&v, "installed app")?;
@@ -501,7 +520,10 @@ impl Apps {
 
     /// The installed app a session token belongs to, if it is valid for `app`.
     pub fn session(&self, app: &MimeiId, token: &str) -> Result<Option<InstalledApp>> {
-        let Some(b) = self.registry()?.get(&session_key(token))? else {
+        let Some(reg) = self.registry_existing()? else {
+            return Ok(None);
+        };
+        let Some(b) = reg.get(&session_key(token))? else {
             return Ok(None);
         };
         let s: Session = parse(&b, "session")?;

@@ -151,8 +151,10 @@ impl Apps {
     /// app's data Mimei; a failure is recorded in the task, not retried early.
     pub fn run_due(&self, now: u64) -> Result<TaskRun> {
         let mut report = TaskRun::default();
-        let due: Vec<Task> = self
-            .registry()?
+        let Some(reg) = self.registry_existing()? else {
+            return Ok(report);
+        };
+        let due: Vec<Task> = reg
             .scan("task/", None)?
             .into_iter()
             .filter_map(|(_, v)| parse::<Task>(&v, "task").ok())

@@ -20,6 +20,10 @@ fn bundle(root: &Path, name: &str, version: &str, perms: &[&str]) -> std::path::
 #[test]
 fn publish_install_update_uninstall() {
     let (dir, apps) = setup();
+    // Reads and the scheduler do not create the registry: no apps, no Mimei.
+    assert!(apps.list().unwrap().is_empty());
+    assert_eq!(apps.run_due(now_ms()).unwrap(), TaskRun::default());
+    assert!(apps.mimeis().all().unwrap().is_empty());
     let p = apps
         .publish(&bundle(dir.path(), "notes", "1.0", &["mimei.read"]))
         .unwrap();

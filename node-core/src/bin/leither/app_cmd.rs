@@ -160,6 +160,11 @@ pub async fn run(c: &Client, out: &Out, cmd: AppCmd) -> Result<()> {
         AppCmd::Grant { app, permission } => grant(c, out, &app, &permission, true).await,
         AppCmd::Revoke { app, permission } => grant(c, out, &app, &permission, false).await,
         AppCmd::Open { app } => {
+            if !c.is_remote() {
+                anyhow::bail!(
+                    "no node is running on this data directory: start one (`leither run`), then open the app"
+                );
+            }
             let id = app_id(c, &app).await?;
             let v: Value = c
                 .post(&format!("/api/v1/apps/{}/launch", enc(&id)), &json!({}))
