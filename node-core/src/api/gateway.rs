@@ -222,7 +222,11 @@ impl Gateway {
             return Ok(());
         }
         let net = crate::net::start(node.clone(), &identity).await?;
-        node.set_net(net);
+        node.set_net(net.clone());
+        // Friends, messages and orgs travel over the network from now on.
+        if let Some(people) = node.people() {
+            crate::net::courier::start(net, people.clone(), crate::people::RETRY_EVERY);
+        }
         Ok(())
     }
 

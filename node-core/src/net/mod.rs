@@ -49,6 +49,7 @@
 //!   [`NetHandle::subscribe`]`(topic)` (a broadcast receiver of [`TopicMessage`]).
 
 pub mod actor;
+pub mod courier;
 pub mod pull;
 pub mod records;
 pub mod wire;
@@ -319,6 +320,11 @@ impl NetHandle {
             .await
             .map_err(|_| NetError::NotRunning)?;
         rx.await.map_err(|_| NetError::NotRunning)
+    }
+
+    /// Resolves once the network stopped (for tasks that should end with it).
+    pub async fn closed(&self) {
+        self.inner.cmd.closed().await
     }
 
     /// Stop the swarm; every handle's calls fail with [`NetError::NotRunning`] after.
@@ -728,6 +734,10 @@ impl NetHandle {
     pub async fn republish(&self) {
         if let Err(e) = self.announce_node().await {
             tracing::debug!("node record: {e}");
+        }
+        // "A node of this user": how couriers find where to deliver a user's parcels.
+        if let Err(e) = self.provide(records::user_key(&self.user_id())).await {
+            tracing::debug!("user provider record: {e}");
         }
         let mimeis = self.node().mimeis().clone();
         let ids = tokio::task::spawn_blocking(move || mimeis.all())

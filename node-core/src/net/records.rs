@@ -195,6 +195,13 @@ pub fn holder_key(id: &MimeiId) -> Vec<u8> {
     [b"/leither/holders/".as_slice(), id.as_bytes()].concat()
 }
 
+/// Key under which every node of a user announces itself as a DHT provider (where the
+/// courier delivers that user's parcels; each candidate is then checked against its
+/// signed node record).
+pub fn user_key(user: &UserId) -> Vec<u8> {
+    [b"/leither/user-nodes/".as_slice(), user.as_bytes()].concat()
+}
+
 /// Whether `name` is a valid name.
 pub fn valid_name(name: &str) -> Result<(), RecordError> {
     if name.is_empty()
