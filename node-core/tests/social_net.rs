@@ -6,6 +6,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use leither_core::config::Config;
@@ -27,6 +28,8 @@ struct Peer {
     net: NetHandle,
     people: People,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The sync pause switch (the gateway's `/api/v1/sync`).
+    paused: Arc<AtomicBool>,
 }
 
 const RETRY: Duration = Duration::from_millis(500);
@@ -63,12 +66,14 @@ async fn start(dir: &Path, bootstrap: &[String], name: &str) -> Peer {
     if people.social().profile().unwrap().name != name {
         people.social().set_profile(name, "").unwrap();
     }
-    let tasks = net::courier::start(net.clone(), people.clone(), RETRY);
+    let paused = Arc::new(AtomicBool::new(false));
+    let tasks = net::courier::start(net.clone(), people.clone(), RETRY, paused.clone());
     Peer {
         node,
         net,
         people,
         tasks,
+        paused,
     }
 }
 
@@ -189,6 +194,18 @@ async fn friends_messages_and_orgs_over_the_network() {
     .await;
     tokio::time::sleep(RETRY * 4).await; // more retries must not duplicate anything
     assert_eq!(bob.texts(&a), want);
+
+    // Sync paused on Alice's node: her message waits; resumed, it goes.
+    alice.paused.store(true, Ordering::Relaxed);
+    alice.people.send_message(&b, "after the pause").unwrap();
+    tokio::time::sleep(RETRY * 4).await;
+    assert_eq!(bob.texts(&a), want, "sent while sync was paused");
+    alice.paused.store(false, Ordering::Relaxed);
+    until("Bob gets the message held by the pause", || {
+        bob.texts(&a).last().map(String::as_str) == Some("after the pause")
+    })
+    .await;
+    assert_eq!(bob.texts(&a).len(), want.len() + 1);
 
     // Alice creates an org; Carol joins with Alice's invite.
     let org = alice.people.create_org("Garden club", "").unwrap().org;

@@ -22,6 +22,7 @@
 //! membership and the org signatures.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -58,14 +59,26 @@ pub struct NetCourier {
     net: NetHandle,
     people: People,
     nodes: Arc<Mutex<NodeCache>>,
+    paused: Arc<AtomicBool>,
 }
 
 impl NetCourier {
-    pub fn new(net: NetHandle, people: People) -> NetCourier {
+    /// `paused`: while true (the user paused sync), nothing is sent or taken; parcels
+    /// wait in the sender's queue.
+    pub fn new(net: NetHandle, people: People, paused: Arc<AtomicBool>) -> NetCourier {
         NetCourier {
             net,
             people,
             nodes: Arc::default(),
+            paused,
+        }
+    }
+
+    fn check_paused(&self) -> Result<(), Unreachable> {
+        if self.paused.load(Ordering::Relaxed) {
+            Err(Unreachable("sync is paused".into()))
+        } else {
+            Ok(())
         }
     }
 
@@ -127,6 +140,7 @@ impl NetCourier {
     }
 
     async fn deliver(&self, to: UserId, parcel: Vec<u8>) -> Result<Delivery, Unreachable> {
+        self.check_paused()?;
         let nodes = self.nodes_of(&to).await;
         if nodes.is_empty() {
             return Err(Unreachable(format!("no node of {to} found")));
@@ -162,6 +176,7 @@ impl Courier for NetCourier {
 
     fn publish(&self, org: OrgId, parcel: Vec<u8>) -> CourierFuture<'_, Result<(), Unreachable>> {
         Box::pin(async move {
+            self.check_paused()?;
             let topic = org_topic(&org);
             if self.net.publish(&topic, parcel.clone()).await.is_ok() {
                 return Ok(());
@@ -258,10 +273,16 @@ impl Answer {
 }
 
 /// Run the people service over `net`: the pump (retrying every `retry_every`) and the
-/// inbound loop. Both end when the network stops; await the handles to know they
+/// inbound loop. While `paused` holds, parcels are neither sent nor taken (senders
+/// keep them and retry). Both end when the network stops; await the handles to know they
 /// released the node.
-pub fn start(net: NetHandle, people: People, retry_every: Duration) -> Vec<JoinHandle<()>> {
-    let courier = NetCourier::new(net.clone(), people.clone());
+pub fn start(
+    net: NetHandle,
+    people: People,
+    retry_every: Duration,
+    paused: Arc<AtomicBool>,
+) -> Vec<JoinHandle<()>> {
+    let courier = NetCourier::new(net.clone(), people.clone(), paused.clone());
     let mut tasks = Vec::new();
     if let Some(mut inbound) = net.inbound() {
         let p = people.clone();
@@ -276,8 +297,11 @@ pub fn start(net: NetHandle, people: People, retry_every: Duration) -> Vec<JoinH
                     continue; // dropping the reply answers with an error
                 }
                 let p = p.clone();
+                let paused = paused.load(Ordering::Relaxed);
                 tokio::spawn(async move {
-                    let answer = if msg.body.len() > MAX_PARCEL_BYTES {
+                    let answer = if paused {
+                        Answer::Retry("sync is paused".into())
+                    } else if msg.body.len() > MAX_PARCEL_BYTES {
                         Answer::Refused("parcel too large".into())
                     } else {
                         let body = msg.body;
