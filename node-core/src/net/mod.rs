@@ -520,8 +520,12 @@ impl NetHandle {
     pub async fn announce_mimei(&self, id: &MimeiId) -> Result<(), NetError> {
         let mimeis = self.node().mimeis().clone();
         let id2 = *id;
-        let (info, versions) = tokio::task::spawn_blocking(move || {
-            Ok::<_, NetError>((mimeis.info(&id2)?, mimeis.versions(&id2)?))
+        let (info, versions, release) = tokio::task::spawn_blocking(move || {
+            Ok::<_, NetError>((
+                mimeis.info(&id2)?,
+                mimeis.versions(&id2)?,
+                mimeis.heads(&id2)?.release,
+            ))
         })
         .await
         .map_err(|e| NetError::Internal(e.to_string()))??;
@@ -547,6 +551,7 @@ impl NetHandle {
                 mark: info.mark,
                 holder: k.node_id,
                 cert: k.cert.clone(),
+                release: release.filter(|r| list.iter().any(|(n, _)| n == r)),
                 versions: list,
                 seq: now,
                 expires: now + records::RECORD_TTL_MS,
@@ -776,6 +781,11 @@ impl NetHandle {
                 _ = self.inner.cmd.closed() => return,
                 _ = tick.tick() => self.republish().await,
                 ev = events.recv() => match ev {
+                    Ok(crate::mimei::MimeiEvent::Released { id, .. }) => {
+                        if let Err(e) = self.announce_mimei(&id).await {
+                            tracing::debug!(mimei = %id, "announce: {e}");
+                        }
+                    }
                     Ok(crate::mimei::MimeiEvent::Backup { id, version }) => {
                         if let Err(e) = self.announce_mimei(&id).await {
                             tracing::debug!(mimei = %id, "announce: {e}");
