@@ -595,6 +595,7 @@ async fn hostile_peer_is_refused_and_pull_completes_from_honest_ones() {
                             holder: node_id,
                             cert,
                             versions: vec![(9, leither_core::store::BlockHash::of(b"x"))],
+                            release: None,
                             seq: u64::MAX / 2,
                             expires: now + records::RECORD_TTL_MS,
                         };
@@ -796,4 +797,60 @@ async fn second_device_follows_the_database_peer_backup_wins_conflicts() {
     );
     assert_eq!(get(&b, "k4"), None, "a key the peer deleted is deleted");
     assert!(b.node.mimeis().version(&id, 1).is_ok());
+}
+
+/// The HTTP bridge on a node that does not hold a Mimei: with the network as its
+/// release source it resolves the name through the DHT, pulls the author's release
+/// (the routing record names it) and serves the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bridge_pulls_a_release_from_the_network() {
+    use axum::body::Body;
+    use http_body_util::BodyExt;
+    use leither_core::api::bridge;
+    use tower::ServiceExt;
+
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let a = start(dirs[0].path(), &[], false).await;
+    let boot = vec![addr(&a).await];
+    let b = start(dirs[1].path(), &boot, false).await;
+    let (id, _) = publish(&a, "site");
+    a.node
+        .mimeis()
+        .release(a.node.user(), &id, VersionRef::Number(0))
+        .unwrap();
+    a.net
+        .claim_name("bridge-site", NameTarget::Mimei(id))
+        .await
+        .unwrap();
+    let router = bridge::routes(
+        b.node.clone(),
+        std::sync::Arc::new(bridge::NetOrLocal(b.node.clone())),
+    );
+    let get = |path: String| {
+        let r = router.clone();
+        async move {
+            let resp = r
+                .oneshot(axum::http::Request::get(path).body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            let status = resp.status();
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            (status, body)
+        }
+    };
+    // By name: resolved on the DHT, release pulled, file served.
+    let body = eventually("the bridge serves the file by name", || async move {
+        let (s, body) = get("/m/bridge-site/docs/hello.txt".into()).await;
+        s.is_success().then_some(body)
+    })
+    .await;
+    assert_eq!(&body[..], b"hello network");
+    assert_eq!(b.node.mimeis().heads(&id).unwrap().release, Some(0));
+    // By ID, now local.
+    let (s, body) = get(format!("/m/{id}/docs/hello.txt")).await;
+    assert!(s.is_success());
+    assert_eq!(&body[..], b"hello network");
+    // A name nobody claimed is still a 404.
+    let (s, _) = get("/m/no-such-site/docs/hello.txt".into()).await;
+    assert_eq!(s, axum::http::StatusCode::NOT_FOUND);
 }

@@ -127,6 +127,40 @@ impl ReleaseSource for LocalOnly {
     }
 }
 
+/// The network when this node runs one (checked per request: the network starts after
+/// the API is built, and may stop), else nothing: names resolve through the net's
+/// signed name records, and a release not here is pulled from its holders (the
+/// author's signed routing record says which version is the release).
+#[derive(Clone)]
+pub struct NetOrLocal(pub Node);
+
+impl ReleaseSource for NetOrLocal {
+    fn resolve<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Option<MimeiId>> {
+        Box::pin(async move {
+            let net = self.0.net()?;
+            net.resolve_mimei(name).await.ok()
+        })
+    }
+
+    fn fetch<'a>(&'a self, id: &'a MimeiId) -> BoxFuture<'a, Result<bool, ApiError>> {
+        Box::pin(async move {
+            let Some(net) = self.0.net() else {
+                return Ok(false);
+            };
+            let Some(n) = net.mimei_record(id).await.ok().and_then(|r| r.release) else {
+                return Ok(false);
+            };
+            match net.pull(id, Some(n)).await {
+                Ok(_) => Ok(true),
+                Err(e) => {
+                    tracing::info!(mimei = %id, "bridge: pulling the release failed: {e}");
+                    Ok(false)
+                }
+            }
+        })
+    }
+}
+
 /// The bridge's routes (no access guard: see the module docs).
 pub fn routes(node: Node, source: Arc<dyn ReleaseSource>) -> Router {
     let events = node.mimeis().subscribe();

@@ -64,7 +64,7 @@ pub struct Gateway {
     phase: RwLock<Phase>,
     /// Serialises create / restore / unlock.
     setup: tokio::sync::Mutex<()>,
-    sync_paused: AtomicBool,
+    sync_paused: Arc<AtomicBool>,
 }
 
 /// Why the gateway could not open the node.
@@ -95,7 +95,7 @@ impl Gateway {
             policy: Arc::new(policy),
             phase: RwLock::new(phase),
             setup: tokio::sync::Mutex::new(()),
-            sync_paused: AtomicBool::new(false),
+            sync_paused: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -222,7 +222,16 @@ impl Gateway {
             return Ok(());
         }
         let net = crate::net::start(node.clone(), &identity).await?;
-        node.set_net(net);
+        node.set_net(net.clone());
+        // Friends, messages and orgs travel over the network from now on.
+        if let Some(people) = node.people() {
+            crate::net::courier::start(
+                net,
+                people.clone(),
+                crate::people::RETRY_EVERY,
+                self.sync_paused.clone(),
+            );
+        }
         Ok(())
     }
 

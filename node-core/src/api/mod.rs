@@ -140,7 +140,7 @@ pub fn service(node: Node, policy: AccessPolicy) -> Router {
         .layer(body_limit)
         .layer(axum::middleware::from_fn_with_state(policy, auth::guard));
     // The HTTP bridge (public release content) sits beside the guarded API, not in it.
-    let main = bridge::routes(node, Arc::new(bridge::LocalOnly)).merge(main);
+    let main = bridge::routes(node.clone(), Arc::new(bridge::NetOrLocal(node))).merge(main);
     // Dispatch by Host before any routing, so each side routes the request once.
     Router::new().fallback_service(tower::service_fn(move |req| {
         let (origins, main) = (origins.clone(), main.clone());

@@ -129,6 +129,35 @@ impl Mimeis {
         Ok(true)
     }
 
+    /// Mark version `n` (installed here) as `id`'s release, as the author's signed
+    /// routing record says (replicas only: no permission check; the caller verified
+    /// the record). A later release already known here is kept.
+    pub fn install_release(&self, id: &MimeiId, n: u64) -> Result<()> {
+        let mut txn = self.store.write();
+        if txn
+            .get(&key(prefix::VERSION, id, &n.to_be_bytes()))?
+            .is_none()
+        {
+            return Err(MimeiError::NotFound(*id));
+        }
+        let mut heads: Heads = super::dec(
+            &txn.get(&key(prefix::HEADS, id, &[]))?
+                .ok_or(MimeiError::NotFound(*id))?,
+            "heads",
+        )?;
+        if heads.release.is_some_and(|r| r >= n) {
+            return Ok(());
+        }
+        heads.release = Some(n);
+        txn.insert(key(prefix::HEADS, id, &[]), super::enc(&heads));
+        txn.commit()?;
+        self.emit(super::MimeiEvent::Released {
+            id: *id,
+            version: n,
+        });
+        Ok(())
+    }
+
     /// Every version record of `id` (no access check; for serving peers that were
     /// checked by the caller).
     pub fn versions(&self, id: &MimeiId) -> Result<Vec<VersionRecord>> {

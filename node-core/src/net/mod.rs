@@ -52,6 +52,7 @@
 //!   [`NetHandle::subscribe`]`(topic)` (a broadcast receiver of [`TopicMessage`]).
 
 pub mod actor;
+pub mod courier;
 pub mod pull;
 pub mod records;
 pub mod wire;
@@ -327,6 +328,11 @@ impl NetHandle {
         rx.await.map_err(|_| NetError::NotRunning)
     }
 
+    /// Resolves once the network stopped (for tasks that should end with it).
+    pub async fn closed(&self) {
+        self.inner.cmd.closed().await
+    }
+
     /// Stop the swarm; every handle's calls fail with [`NetError::NotRunning`] after.
     pub async fn shutdown(&self) {
         let _ = self.inner.cmd.send(actor::Command::Shutdown).await;
@@ -560,8 +566,12 @@ impl NetHandle {
     pub async fn announce_mimei(&self, id: &MimeiId) -> Result<(), NetError> {
         let mimeis = self.node().mimeis().clone();
         let id2 = *id;
-        let (info, versions) = tokio::task::spawn_blocking(move || {
-            Ok::<_, NetError>((mimeis.info(&id2)?, mimeis.versions(&id2)?))
+        let (info, versions, release) = tokio::task::spawn_blocking(move || {
+            Ok::<_, NetError>((
+                mimeis.info(&id2)?,
+                mimeis.versions(&id2)?,
+                mimeis.heads(&id2)?.release,
+            ))
         })
         .await
         .map_err(|e| NetError::Internal(e.to_string()))??;
@@ -587,6 +597,7 @@ impl NetHandle {
                 mark: info.mark,
                 holder: k.node_id,
                 cert: k.cert.clone(),
+                release: release.filter(|r| list.iter().any(|(n, _)| n == r)),
                 versions: list,
                 seq: now,
                 expires: now + records::RECORD_TTL_MS,
@@ -775,6 +786,7 @@ impl NetHandle {
         if let Err(e) = self.announce_node().await {
             tracing::debug!("node record: {e}");
         }
+
         let mimeis = self.node().mimeis().clone();
         let ids = tokio::task::spawn_blocking(move || mimeis.all())
             .await
@@ -812,6 +824,11 @@ impl NetHandle {
                 _ = self.inner.cmd.closed() => return,
                 _ = tick.tick() => self.republish().await,
                 ev = events.recv() => match ev {
+                    Ok(crate::mimei::MimeiEvent::Released { id, .. }) => {
+                        if let Err(e) = self.announce_mimei(&id).await {
+                            tracing::debug!(mimei = %id, "announce: {e}");
+                        }
+                    }
                     Ok(crate::mimei::MimeiEvent::Backup { id, version }) => {
                         if let Err(e) = self.announce_mimei(&id).await {
                             tracing::debug!(mimei = %id, "announce: {e}");

@@ -408,9 +408,16 @@ pub(crate) async fn pull(
 
     // Commit: complete or absent.
     let (m, info2, record2, st) = (mimeis.clone(), info.clone(), record.clone(), stage.clone());
+    let release = rec.release.filter(|r| *r == n);
     tokio::task::spawn_blocking(move || {
         let r = m.install_version(&info2, &record2);
         drop(st);
+        if r.is_ok()
+            && let Some(v) = release
+        {
+            // The author's signed routing record names this version the release.
+            m.install_release(&info2.id, v)?;
+        }
         r
     })
     .await

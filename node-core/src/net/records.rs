@@ -72,6 +72,8 @@ pub struct MimeiRecord {
     /// `(version number, digest of its version record)`, oldest first; the last is
     /// the newest version.
     pub versions: Vec<(u64, BlockHash)>,
+    /// The version the author marked as the public release, if listed above.
+    pub release: Option<u64>,
     pub seq: u64,
     pub expires: u64,
 }
@@ -388,6 +390,7 @@ mod tests {
                 holder: self.node_id(),
                 cert: self.cert.clone(),
                 versions: vec![(0, BlockHash::of(b"v0"))],
+                release: None,
                 seq,
                 expires: now + RECORD_TTL_MS,
             };

@@ -1,0 +1,349 @@
+//! The people service over the network: [`NetCourier`] implements
+//! [`Courier`](crate::people::Courier) with a [`NetHandle`], and [`start`] runs
+//! [`people::pump`](crate::people::pump_every) plus the inbound loop that hands every
+//! parcel another node sends here to [`People::receive`] (off the async runtime).
+//!
+//! Arrows: `net::courier → (net, people)`; `people` knows nothing of the network.
+//!
+//! ## Finding a user's node
+//! Every node announces itself as a DHT **provider** of [`records::user_key`]`(its
+//! user)` (at start and with each re-publish). To deliver to user U the courier asks
+//! for U's providers, and keeps only those whose **signed node record** carries a
+//! device certificate of U (so a peer announcing itself for somebody else's key is
+//! ignored); it dials the addresses of that record if not connected, then sends the
+//! parcel as an app message of kind [`PARCEL_KIND`]. The receiving node answers only
+//! after its `People::receive` returned: `ok`, `refused:<why>` (for good: bad
+//! signature, not addressed to this user…) or `retry:<why>` (a local storage error).
+//! The recipient's `receive` also refuses a parcel addressed to another user, so a
+//! wrong node can never make the sender drop a parcel.
+//!
+//! Org records go over gossipsub, topic `leither/org/<org id>`; what arrives there goes
+//! to `People::receive` as well, which checks the parcel signature, the sender's
+//! membership and the org signatures.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+
+use super::{NetHandle, records};
+use crate::identity::{NodeId, UserId};
+use crate::org::OrgId;
+use crate::people::{
+    Courier, CourierFuture, Delivery, MAX_PARCEL_BYTES, People, PeopleError, Unreachable,
+};
+
+/// The app-message kind parcels travel under.
+pub const PARCEL_KIND: &str = "leither/parcel";
+/// How long one delivery attempt may take in all.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// Publishing a topic message is tried this many times, every 0.5 s.
+const PUBLISH_TRIES: usize = 20;
+/// How long the nodes found for a user are trusted before they are looked up again.
+const CACHE_FOR: Duration = Duration::from_secs(60);
+
+/// The gossipsub topic of an org's records.
+pub fn org_topic(org: &OrgId) -> String {
+    format!("leither/org/{org}")
+}
+
+/// Nodes found per user, and when.
+type NodeCache = HashMap<UserId, (Instant, Vec<NodeId>)>;
+
+/// [`Courier`] over a running network.
+#[derive(Clone)]
+pub struct NetCourier {
+    net: NetHandle,
+    people: People,
+    nodes: Arc<Mutex<NodeCache>>,
+    paused: Arc<AtomicBool>,
+}
+
+impl NetCourier {
+    /// `paused`: while true (the user paused sync), nothing is sent or taken; parcels
+    /// wait in the sender's queue.
+    pub fn new(net: NetHandle, people: People, paused: Arc<AtomicBool>) -> NetCourier {
+        NetCourier {
+            net,
+            people,
+            nodes: Arc::default(),
+            paused,
+        }
+    }
+
+    fn check_paused(&self) -> Result<(), Unreachable> {
+        if self.paused.load(Ordering::Relaxed) {
+            Err(Unreachable("sync is paused".into()))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Nodes of `user`: DHT providers of the user key whose signed node record holds a
+    /// device certificate of `user`.
+    async fn nodes_of(&self, user: &UserId) -> Vec<NodeId> {
+        if let Some((at, n)) = self.lock().get(user)
+            && at.elapsed() < CACHE_FOR
+            && !n.is_empty()
+        {
+            return n.clone();
+        }
+        let peers = self
+            .net
+            .providers(records::user_nodes_key(user))
+            .await
+            .unwrap_or_default();
+        let mut found = Vec::new();
+        for p in peers {
+            let Some(node) = super::node_id_of(&p) else {
+                continue;
+            };
+            if node == self.net.node_id() || found.contains(&node) {
+                continue;
+            }
+            match self.net.find_node(&node).await {
+                Ok(r) if r.cert.user() == *user => {
+                    if !self.net.peers().await.is_ok_and(|ps| {
+                        ps.iter()
+                            .any(|x| x.node == p.to_string() || x.node == node.to_string())
+                    }) {
+                        for a in &r.addrs {
+                            let a = if a.contains("/p2p/") {
+                                a.clone()
+                            } else {
+                                format!("{a}/p2p/{p}")
+                            };
+                            if self.net.dial(&a).await.is_ok() {
+                                break;
+                            }
+                        }
+                    }
+                    found.push(node);
+                }
+                Ok(_) => {
+                    tracing::info!(%node, %user, "courier: provider is not a node of this user")
+                }
+                Err(e) => tracing::debug!(%node, "courier: no node record: {e}"),
+            }
+        }
+        if !found.is_empty() {
+            self.lock().insert(*user, (Instant::now(), found.clone()));
+        }
+        found
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, NodeCache> {
+        self.nodes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn deliver(&self, to: UserId, parcel: Vec<u8>) -> Result<Delivery, Unreachable> {
+        self.check_paused()?;
+        let nodes = self.nodes_of(&to).await;
+        if nodes.is_empty() {
+            return Err(Unreachable(format!("no node of {to} found")));
+        }
+        let mut last = String::new();
+        for n in nodes {
+            match tokio::time::timeout(SEND_TIMEOUT, self.net.send(&n, PARCEL_KIND, parcel.clone()))
+                .await
+            {
+                Ok(Ok(reply)) => match Answer::decode(&reply) {
+                    Answer::Ok => return Ok(Delivery::Accepted),
+                    Answer::Refused(why) => return Ok(Delivery::Refused(why)),
+                    Answer::Retry(why) => last = format!("{n}: {why}"),
+                },
+                Ok(Err(e)) => last = format!("{n}: {e}"),
+                Err(_) => last = format!("{n}: no answer in {SEND_TIMEOUT:?}"),
+            }
+        }
+        // Look the user's nodes up again next time: an address may have changed.
+        self.lock().remove(&to);
+        Err(Unreachable(last))
+    }
+}
+
+impl Courier for NetCourier {
+    fn send(
+        &self,
+        to: UserId,
+        parcel: Vec<u8>,
+    ) -> CourierFuture<'_, Result<Delivery, Unreachable>> {
+        Box::pin(self.deliver(to, parcel))
+    }
+
+    fn publish(&self, org: OrgId, parcel: Vec<u8>) -> CourierFuture<'_, Result<(), Unreachable>> {
+        Box::pin(async move {
+            self.check_paused()?;
+            let topic = org_topic(&org);
+            if self.net.publish(&topic, parcel.clone()).await.is_ok() {
+                return Ok(());
+            }
+            // Typically no subscribed peer known yet (just started or reconnected):
+            // try again for a few seconds in the background, not holding up the pump.
+            let net = self.net.clone();
+            tokio::spawn(async move {
+                for _ in 0..PUBLISH_TRIES {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    match net.publish(&topic, parcel.clone()).await {
+                        Ok(()) => return,
+                        Err(super::NetError::NotRunning) => return,
+                        Err(e) => tracing::debug!(%topic, "courier: publish: {e}"),
+                    }
+                }
+            });
+            Ok(())
+        })
+    }
+
+    fn subscribe(&self, org: OrgId) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut rx = match me.net.subscribe(&org_topic(&org)).await {
+                Ok(rx) => rx,
+                Err(e) => {
+                    tracing::warn!(%org, "courier: subscribe: {e}");
+                    return;
+                }
+            };
+            loop {
+                let msg = tokio::select! {
+                    _ = me.net.closed() => return,
+                    m = rx.recv() => m,
+                };
+                match msg {
+                    Ok(m) => {
+                        let p = me.people.clone();
+                        let r = tokio::task::spawn_blocking(move || p.receive(&m.data)).await;
+                        if let Ok(Err(e)) = r {
+                            tracing::info!(%org, from = ?m.from, "courier: topic parcel dropped: {e}");
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(%org, "courier: {n} topic messages lagged")
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+    }
+}
+
+/// What a node answers to a parcel.
+#[derive(Debug, PartialEq, Eq)]
+enum Answer {
+    Ok,
+    Refused(String),
+    Retry(String),
+}
+
+impl Answer {
+    fn encode(&self) -> Vec<u8> {
+        match self {
+            Answer::Ok => b"ok".to_vec(),
+            Answer::Refused(w) => format!("refused:{w}").into_bytes(),
+            Answer::Retry(w) => format!("retry:{w}").into_bytes(),
+        }
+    }
+
+    fn decode(b: &[u8]) -> Answer {
+        let s = String::from_utf8_lossy(b);
+        if s == "ok" {
+            Answer::Ok
+        } else if let Some(w) = s.strip_prefix("refused:") {
+            Answer::Refused(w.to_string())
+        } else if let Some(w) = s.strip_prefix("retry:") {
+            Answer::Retry(w.to_string())
+        } else {
+            Answer::Retry(format!("unexpected answer {s:?}"))
+        }
+    }
+
+    fn of(r: Result<(), PeopleError>) -> Answer {
+        match r {
+            Ok(()) => Answer::Ok,
+            Err(e @ (PeopleError::Mimei(_) | PeopleError::Identity(_))) => {
+                Answer::Retry(e.to_string())
+            }
+            Err(e) => Answer::Refused(e.to_string()),
+        }
+    }
+}
+
+/// Run the people service over `net`: the pump (retrying every `retry_every`) and the
+/// inbound loop. While `paused` holds, parcels are neither sent nor taken (senders
+/// keep them and retry). Both end when the network stops; await the handles to know they
+/// released the node.
+pub fn start(
+    net: NetHandle,
+    people: People,
+    retry_every: Duration,
+    paused: Arc<AtomicBool>,
+) -> Vec<JoinHandle<()>> {
+    let courier = NetCourier::new(net.clone(), people.clone(), paused.clone());
+    let mut tasks = Vec::new();
+    if let Some(mut inbound) = net.inbound() {
+        let p = people.clone();
+        let n = net.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let msg = tokio::select! {
+                    _ = n.closed() => return,
+                    m = inbound.recv() => match m { Some(m) => m, None => return },
+                };
+                if msg.kind != PARCEL_KIND {
+                    continue; // dropping the reply answers with an error
+                }
+                let p = p.clone();
+                let paused = paused.load(Ordering::Relaxed);
+                tokio::spawn(async move {
+                    let answer = if paused {
+                        Answer::Retry("sync is paused".into())
+                    } else if msg.body.len() > MAX_PARCEL_BYTES {
+                        Answer::Refused("parcel too large".into())
+                    } else {
+                        let body = msg.body;
+                        match tokio::task::spawn_blocking(move || p.receive(&body)).await {
+                            Ok(r) => Answer::of(r),
+                            Err(e) => Answer::Retry(e.to_string()),
+                        }
+                    };
+                    if let Answer::Refused(why) = &answer {
+                        tracing::info!(node = %msg.node, user = %msg.user, "courier: parcel refused: {why}");
+                    }
+                    let _ = msg.reply.send(answer.encode());
+                });
+            }
+        }));
+    } else {
+        tracing::warn!("courier: the network's inbound messages are taken by someone else");
+    }
+    let n = net.clone();
+    tasks.push(tokio::spawn(async move {
+        let pump = crate::people::pump_every(people, Arc::new(courier), retry_every);
+        tokio::select! {
+            _ = n.closed() => {}
+            _ = pump => {}
+        }
+    }));
+    tasks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_round_trip() {
+        for a in [
+            Answer::Ok,
+            Answer::Refused("bad".into()),
+            Answer::Retry("disk".into()),
+        ] {
+            assert_eq!(Answer::decode(&a.encode()), a);
+        }
+        assert!(matches!(Answer::decode(b"??"), Answer::Retry(_)));
+    }
+}
