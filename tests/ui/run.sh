@@ -16,7 +16,8 @@ command -v npm >/dev/null || { missing "npm not found" "UI tests"; exit 0; }
 [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund
 
 echo "-- building the node and the desktop app"
-(cd "$REPO" && cargo build -p leither-core --bin leither -p leither-desktop)
+(cd "$REPO" && cargo build -p leither-core -p leither-desktop --bins)
+
 
 if [ -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
   echo "-- UI in Chromium"
