@@ -842,3 +842,59 @@ async fn bridge_pulls_a_release_from_the_network() {
     let (s, _) = get("/m/no-such-site/docs/hello.txt".into()).await;
     assert_eq!(s, axum::http::StatusCode::NOT_FOUND);
 }
+
+/// `leither app install <id>` on a node that does not have the app pulls its release
+/// from the node that published it, and the app's files are then served on the
+/// installing node's app origin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_install_pulls_the_release_from_another_node() {
+    use common::{NodeProc, cli};
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    write_config(dirs[0].path(), None);
+    let p1 = NodeProc::start(dirs[0].path()).await;
+    let boot = tcp_addr(&p1).await;
+    write_config(dirs[1].path(), Some(&boot));
+    let p2 = NodeProc::start(dirs[1].path()).await;
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../ui/examples/notes");
+    let out = cli(dirs[0].path(), &["--json", "app", "publish", examples]);
+    let id = serde_json::from_str::<serde_json::Value>(&out).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The routing record needs a moment to spread.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = common::leither(dirs[1].path())
+            .args(["app", "install", &id])
+            .output()
+            .unwrap();
+        if out.status.success() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "install never worked: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let list = cli(dirs[1].path(), &["app", "list"]);
+    assert!(list.contains("notes"), "{list}");
+
+    // The bundle is served on node 2's origin for the app.
+    let port = p2.url.rsplit(':').next().unwrap().to_string();
+    let r = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(format!("{}/app.js", p2.url))
+        .header("host", format!("{id}.localhost:{port}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    let local = std::fs::read_to_string(format!("{examples}/app.js")).unwrap();
+    assert_eq!(r.text().await.unwrap(), local);
+    drop(p1);
+}
