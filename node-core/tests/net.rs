@@ -854,3 +854,103 @@ async fn bridge_pulls_a_release_from_the_network() {
     let (s, _) = get("/m/no-such-site/docs/hello.txt".into()).await;
     assert_eq!(s, axum::http::StatusCode::NOT_FOUND);
 }
+
+/// `leither app install <id>` on a node that does not have the app pulls its release
+/// from the node that published it, and the app's files are then served on the
+/// installing node's app origin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_install_pulls_the_release_from_another_node() {
+    use common::{NodeProc, cli};
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    write_config(dirs[0].path(), None);
+    let p1 = NodeProc::start(dirs[0].path()).await;
+    let boot = tcp_addr(&p1).await;
+    write_config(dirs[1].path(), Some(&boot));
+    let p2 = NodeProc::start(dirs[1].path()).await;
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../ui/examples/notes");
+    let out = cli(dirs[0].path(), &["--json", "app", "publish", examples]);
+    let id = serde_json::from_str::<serde_json::Value>(&out).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The routing record needs a moment to spread.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = common::leither(dirs[1].path())
+            .args(["app", "install", &id])
+            .output()
+            .unwrap();
+        if out.status.success() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "install never worked: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let list = cli(dirs[1].path(), &["app", "list"]);
+    assert!(list.contains("notes"), "{list}");
+
+    // The bundle is served on node 2's origin for the app.
+    let port = p2.url.rsplit(':').next().unwrap().to_string();
+    let r = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(format!("{}/app.js", p2.url))
+        .header("host", format!("{id}.localhost:{port}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    let local = std::fs::read_to_string(format!("{examples}/app.js")).unwrap();
+    assert_eq!(r.text().await.unwrap(), local);
+    drop(p1);
+}
+
+/// `leither run` starts the people courier with the network: a friend request made
+/// with the CLI on one node reaches the other node's user, and the answer comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn friend_request_between_two_processes() {
+    use common::{NodeProc, cli};
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    write_config(dirs[0].path(), None);
+    let _p1 = NodeProc::start(dirs[0].path()).await;
+    let boot = tcp_addr(&_p1).await;
+    write_config(dirs[1].path(), Some(&boot));
+    let _p2 = NodeProc::start(dirs[1].path()).await;
+    let (d1, d2) = (dirs[0].path(), dirs[1].path());
+    let invite = cli(d2, &["invite"]).trim().to_string();
+    cli(d1, &["friend", "add", &invite, "--note", "hi"]);
+    let state = |dir: &Path| -> Vec<String> {
+        let v: serde_json::Value =
+            serde_json::from_str(&cli(dir, &["--json", "friend", "list"])).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["state"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let who = loop {
+        let v: serde_json::Value =
+            serde_json::from_str(&cli(d2, &["--json", "friend", "list"])).unwrap();
+        if let Some(f) = v.as_array().unwrap().first() {
+            break f["user"].as_str().unwrap().to_string();
+        }
+        assert!(Instant::now() < deadline, "the request never arrived");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    cli(d2, &["friend", "accept", &who]);
+    while state(d1) != ["friend"] {
+        assert!(
+            Instant::now() < deadline,
+            "the answer never arrived: {:?}",
+            state(d1)
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}

@@ -116,8 +116,39 @@ struct InstallBody {
     grants: Vec<Permission>,
 }
 
-/// Install an app's current release. The release must be on this node (fetching it
-/// from other nodes goes through the network's app source when that is wired).
+/// Make sure the app's release is here: when it is not (or, with `newer`, when the
+/// network knows a later one) and the node runs the network, pull the release the
+/// author's signed routing record names, then check again.
+async fn ensure_release(
+    node: &crate::node::Node,
+    id: &crate::mimei::MimeiId,
+    newer: bool,
+) -> Result<(), ApiError> {
+    let apps = node.apps().clone();
+    let local = apps.source().ensure_release_local(id).await;
+    let missing = matches!(
+        local,
+        Err(crate::apps::AppError::NotLocal(_) | crate::apps::AppError::NoRelease(_))
+    );
+    if let Some(net) = node.net()
+        && (missing || newer)
+    {
+        let here = node.mimeis().heads(id).ok().and_then(|h| h.release);
+        match net.mimei_record(id).await.map(|r| r.release) {
+            Ok(Some(n)) if here.is_none_or(|h| h < n) => {
+                net.pull(id, Some(n)).await?;
+            }
+            Ok(_) => {}
+            Err(e) if missing => return Err(e.into()),
+            Err(_) => {}
+        }
+        return Ok(apps.source().ensure_release_local(id).await?);
+    }
+    Ok(local?)
+}
+
+/// Install an app's current release; when it is not on this node and the network runs,
+/// it is pulled from the network first (by app ID).
 #[utoipa::path(post, path = "/api/v1/apps/install", tag = "apps", request_body = InstallBody,
     responses((status = 201, body = InstalledApp), (status = 409, body = ErrorBody)))]
 async fn install(
@@ -130,7 +161,7 @@ async fn install(
     let name = body.app.clone();
     let a2 = apps.clone();
     let id = blocking(move || Ok(a2.resolve(&name)?)).await?;
-    apps.source().ensure_release_local(&id).await?;
+    ensure_release(&s.node, &id, false).await?;
     blocking(move || Ok((StatusCode::CREATED, Json(apps.install(&id, &body.grants)?)))).await
 }
 
@@ -145,7 +176,7 @@ async fn update(
     caller.owner()?;
     let id = app_id(&id)?;
     let apps = s.node.apps().clone();
-    apps.source().ensure_release_local(&id).await?;
+    ensure_release(&s.node, &id, true).await?;
     blocking(move || Ok(Json(apps.update(&id)?))).await
 }
 

@@ -14,9 +14,9 @@
 //! Running an app (its origin, cookie session, CSP, the route allowlist) is the API's
 //! business (`api/app_origin.rs`); this module keeps the state and the rules.
 //!
-//! Installing from another node goes through [`AppSource::ensure_release_local`]: today
-//! [`LocalSource`] only accepts apps whose Mimei is already on this node; the network
-//! layer plugs in a source that pulls the app Mimei's release first.
+//! Installing from another node: [`LocalSource`] only accepts apps whose Mimei is
+//! already on this node; the API's install and update first pull the release the
+//! author's routing record names when the node runs the network (`api/apps.rs`).
 
 mod manifest;
 mod tasks;
