@@ -16,7 +16,10 @@ fi
 # tool fails; elsewhere the browser test is skipped with the reason.
 echo "== clients and browser"
 export LEITHER_BIN="${LEITHER_BIN:-${CARGO_TARGET_DIR:-$PWD/target}/debug/leither}"
-cargo build -q -p leither-core --bin leither
+# Same feature set as the test build above (dev-dependencies unify features), so this only
+# links the binaries instead of compiling leither-core a second and third time.
+cargo build -q --workspace --bins --tests
+
 python3 tests/clients/test_api.py
 (cd tests && npm ci --no-audit --no-fund --silent && node --test e2e/ clients/)
 echo "== UI and desktop tests (Chromium, Tauri under Xvfb)"

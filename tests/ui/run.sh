@@ -16,7 +16,9 @@ command -v npm >/dev/null || { missing "npm not found" "UI tests"; exit 0; }
 [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund
 
 echo "-- building the node and the desktop app"
-(cd "$REPO" && cargo build -p leither-core -p leither-desktop --bins)
+# --tests: the feature set of test.sh's test build, so nothing is compiled twice.
+(cd "$REPO" && cargo build --workspace --bins --tests)
+
 
 
 if [ -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
