@@ -193,8 +193,24 @@ fn csp(policy: &AccessPolicy, app: Option<&InstalledApp>) -> String {
         "default-src 'self'; script-src {script}; style-src 'self'; img-src 'self' data: blob:; \
          media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
          form-action 'self'; frame-ancestors {}",
-        policy.shell_origins().join(" ")
+        frame_ancestors(policy.shell_origins())
     )
+}
+
+/// The shell origins as CSP sources. CSP's host-source grammar has no IPv6 literals
+/// (Chromium reports `http://[::1]:port` as an error), so those are left out: the shell
+/// served at `[::1]` cannot frame apps, which it never does (it uses `localhost`).
+fn frame_ancestors(origins: &[String]) -> String {
+    let ok: Vec<&str> = origins
+        .iter()
+        .map(String::as_str)
+        .filter(|o| !o.contains('['))
+        .collect();
+    if ok.is_empty() {
+        "'none'".into()
+    } else {
+        ok.join(" ")
+    }
 }
 
 fn with_security_headers(
@@ -305,4 +321,23 @@ async fn app_api(
         .await
         .unwrap_or_else(|e| match e {});
     Ok(with_security_headers(resp, &o.policy, None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::frame_ancestors;
+
+    #[test]
+    fn frame_ancestors_leave_out_ipv6_literals_csp_cannot_express() {
+        let o = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            frame_ancestors(&o(&[
+                "http://127.0.0.1:7000",
+                "http://[::1]:7000",
+                "http://localhost:7000"
+            ])),
+            "http://127.0.0.1:7000 http://localhost:7000"
+        );
+        assert_eq!(frame_ancestors(&o(&["http://[::1]:7000"])), "'none'");
+    }
 }
