@@ -9,8 +9,8 @@
 //!
 //! - **to a user** (friend requests and answers, org records for one member): kept in a
 //!   private Mimei of the user's (`app_type = "leither/courier"`) until a node of the
-//!   recipient has taken the parcel, retried every [`RETRY_EVERY`], so they survive a
-//!   restart;
+//!   recipient has taken the parcel, retried after [`FIRST_RETRY`] and then backing off
+//!   to every [`RETRY_EVERY`], so they survive a restart;
 //! - **direct messages and receipts**: the persistent copy is the social outbox (a
 //!   message stays there until the recipient's receipt arrives); the retry tick sends
 //!   the outbox again, and the recipient stores each message exactly once;
@@ -45,8 +45,10 @@ use crate::social::{
     StreamKind,
 };
 
-/// How often undelivered parcels are tried again.
+/// How often undelivered parcels are tried again, at most (see [`FIRST_RETRY`]).
 pub const RETRY_EVERY: Duration = Duration::from_secs(30);
+/// The first retry of an undelivered parcel; later ones back off up to [`RETRY_EVERY`].
+pub const FIRST_RETRY: Duration = Duration::from_secs(1);
 /// Largest parcel [`People::receive`] accepts (a history reply may be large).
 pub const MAX_PARCEL_BYTES: usize = 4 * 1024 * 1024 + 64 * 1024;
 /// Largest part of a chat history reply, in bytes of signed messages.
@@ -840,7 +842,7 @@ pub struct ConversationView {
 
 /// Carry this node's parcels with `courier` until the process ends: subscribe to the
 /// org topics, ask for missed chat, send new parcels as they are queued, and try the
-/// undelivered ones again every [`RETRY_EVERY`].
+/// undelivered ones again, from [`FIRST_RETRY`] backing off to [`RETRY_EVERY`].
 pub async fn pump(people: People, courier: Arc<dyn Courier>) {
     pump_every(people, courier, RETRY_EVERY).await
 }
@@ -855,16 +857,21 @@ pub async fn pump_every(people: People, courier: Arc<dyn Courier>, retry_every: 
     {
         tracing::warn!("people: requeue at start failed: {e}");
     }
-    let mut retry = tokio::time::interval(retry_every);
-    retry.tick().await;
+    // Undelivered parcels are tried again after FIRST_RETRY, then twice as long each time
+    // up to `retry_every`: a friend whose node was not found a moment ago (fresh start,
+    // DHT not yet filled) gets the message in seconds, an offline one costs little.
+    let first = retry_every.min(FIRST_RETRY);
+    let mut backoff = first;
+    let mut next_retry = tokio::time::Instant::now() + retry_every;
     loop {
-        tokio::select! {
-            _ = people.inner.wake.notified() => {}
-            _ = retry.tick() => {
-                let p = people.clone();
-                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || p.requeue()).await {
-                    tracing::warn!("people: requeue failed: {e}");
-                }
+        let tick = tokio::select! {
+            _ = people.inner.wake.notified() => false,
+            _ = tokio::time::sleep_until(next_retry) => true,
+        };
+        if tick {
+            let p = people.clone();
+            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || p.requeue()).await {
+                tracing::warn!("people: requeue failed: {e}");
             }
         }
         let p = people.clone();
@@ -875,6 +882,7 @@ pub async fn pump_every(people: People, courier: Arc<dyn Courier>, retry_every: 
                 }
             }
         }
+        let mut undelivered = false;
         for o in people.take_outgoing() {
             match o.to {
                 Target::User(u) => match courier.send(u, o.parcel.clone()).await {
@@ -885,7 +893,10 @@ pub async fn pump_every(people: People, courier: Arc<dyn Courier>, retry_every: 
                         let p = people.clone();
                         let _ = tokio::task::spawn_blocking(move || p.delivered(&o)).await;
                     }
-                    Err(e) => tracing::debug!(to = %u, "people: not delivered yet: {e}"),
+                    Err(e) => {
+                        undelivered = true;
+                        tracing::debug!(to = %u, "people: not delivered yet: {e}")
+                    }
                 },
                 Target::Org(org) => {
                     if let Err(e) = courier.publish(org, o.parcel).await {
@@ -893,6 +904,18 @@ pub async fn pump_every(people: People, courier: Arc<dyn Courier>, retry_every: 
                     }
                 }
             }
+        }
+        let now = tokio::time::Instant::now();
+        if tick {
+            next_retry = now + retry_every;
+        }
+        if undelivered {
+            next_retry = next_retry.min(now + backoff);
+            if tick {
+                backoff = (backoff * 2).min(retry_every);
+            }
+        } else if tick {
+            backoff = first;
         }
     }
 }
