@@ -22,13 +22,24 @@ export async function messages(el, bus) {
   const convs = h("ul", { class: "list", "data-testid": "conversations" });
   const thread = h("div", { "data-testid": "thread" });
   let open = null;
+  // Built once per open conversation and moved into each re-render, so live refreshes
+  // never wipe a message being typed.
+  let composer = null;
 
   const showThread = async (user, name) => {
+    if (!composer || composer.user !== user) {
+      composer = {
+        user,
+        name,
+        el: form([{ name: "text", label: "Message", type: "textarea", required: true }], "Send",
+          async (v) => { await api.post(`/api/v1/social/conversations/${enc(user)}/messages`, { text: v.text }); await showThread(user); }),
+      };
+    }
     open = user;
+    name = name || composer.name;
     const msgs = h("ul", { class: "list" });
-    thread.replaceChildren(h("h2", {}, `With ${name || String(user).slice(0, 16) + "…"}`), msgs,
-      form([{ name: "text", label: "Message", type: "textarea", required: true }], "Send",
-        async (v) => { await api.post(`/api/v1/social/conversations/${enc(user)}/messages`, { text: v.text }); await showThread(user, name); }));
+    thread.replaceChildren(h("h2", {}, `With ${name || String(user).slice(0, 16) + "…"}`), msgs, composer.el);
+
     try {
       const list = await api.get(`/api/v1/social/conversations/${enc(user)}/messages`);
       if (!list.length) msgs.append(h("li", { class: "muted" }, "No messages yet."));

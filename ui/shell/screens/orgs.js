@@ -11,7 +11,11 @@ export async function orgs(el, bus) {
   const box = h("ul", { class: "list", "data-testid": "orgs" });
   const chat = h("div", { "data-testid": "org-chat" });
   let open = null;
+  // The chat box is built once per open org and moved into each re-render, so live
+  // refreshes never wipe a message being typed (or the button being clicked).
+  let composer = null;
   const showOrg = async (o) => {
+
     open = o;
     const msgs = h("ul", { class: "list" });
     const parts = [h("h2", {}, o.name), o.about ? h("p", { class: "muted" }, o.about) : null,
@@ -23,11 +27,26 @@ export async function orgs(el, bus) {
           h("button", { onclick: async () => { await api.post(`/api/v1/orgs/${enc(o.org)}/applications/${enc(user)}/approve`); refresh(); } }, "Approve"));
       })));
     }
-    parts.push(h("h2", {}, "Chat"), msgs);
-    if (o.my_role) {
-      parts.push(form([{ name: "text", label: "Message", type: "textarea", required: true }], "Post",
-        async (v) => { await api.post(`/api/v1/orgs/${enc(o.org)}/chat`, { text: v.text }); await showOrg(o); }));
+    if (o.my_role === "admin" && has(found, "/api/v1/orgs/{org}/invite", "post")) {
+      const out = h("p", { class: "muted", "data-testid": "org-invite" });
+      parts.push(h("p", {}, h("button", {
+        class: "secondary",
+        onclick: async () => { out.textContent = (await api.post(`/api/v1/orgs/${enc(o.org)}/invite`)).invite; },
+      }, "Make an invite")), out);
     }
+    parts.push(h("h2", {}, "Chat"), msgs);
+
+    if (o.my_role) {
+      if (!composer || composer.org !== o.org) {
+        composer = {
+          org: o.org,
+          el: form([{ name: "text", label: "Message", type: "textarea", required: true }], "Post",
+            async (v) => { await api.post(`/api/v1/orgs/${enc(o.org)}/chat`, { text: v.text }); await showOrg(open); }),
+        };
+      }
+      parts.push(composer.el);
+    }
+
     chat.replaceChildren(h("div", { class: "card" }, parts));
     try {
       const list = await api.get(`/api/v1/orgs/${enc(o.org)}/chat`);
