@@ -51,7 +51,10 @@ export async function orgs(el, bus) {
     try {
       const list = await api.get(`/api/v1/orgs/${enc(o.org)}/chat`);
       if (!list.length) msgs.append(h("li", { class: "muted" }, "No messages yet."));
-      for (const m of list) msgs.append(h("li", {}, h("span", { class: "muted" }, `${String(m.author).slice(0, 12)}… · ${new Date(m.time).toLocaleString()}`), h("div", {}, m.text)));
+      const names = new Map((o.members || []).filter((m) => m.name).map((m) => [m.user, m.name]));
+      const who = (u) => names.get(u) || `${String(u).slice(0, 12)}…`;
+      for (const m of list) msgs.append(h("li", {}, h("span", { class: "muted" }, `${who(m.author)} · ${new Date(m.time).toLocaleString()}`), h("div", {}, m.text)));
+
     } catch (e) { msgs.append(h("li", {}, errorBox(e))); }
   };
   const refresh = async () => {
