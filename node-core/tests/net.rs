@@ -43,13 +43,25 @@ fn config(bootstrap: &[String], quic: bool) -> Config {
 }
 
 async fn start(dir: &Path, bootstrap: &[String], quic: bool) -> TestNode {
+    start_paused(dir, bootstrap, quic, Default::default()).await
+}
+
+/// [`start`] with the node's pause-sync flag.
+async fn start_paused(
+    dir: &Path,
+    bootstrap: &[String],
+    quic: bool,
+    paused: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> TestNode {
     let identity = if Identity::exists(dir) {
         Identity::load(dir, pass).unwrap()
     } else {
         Identity::create(dir, &options(), pass).unwrap().0
     };
     let node = Node::open(dir, config(bootstrap, quic), identity.public()).unwrap();
-    let net = net::start(node.clone(), &identity).await.unwrap();
+    let net = net::start_with_pause(node.clone(), &identity, paused)
+        .await
+        .unwrap();
     node.set_net(net.clone());
     TestNode { node, net }
 }
@@ -953,4 +965,43 @@ async fn friend_request_between_two_processes() {
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+}
+
+/// Pause sync (tray / `/api/v1/sync`) stops pulls on the paused node and its serving
+/// of blocks to others; resuming lets the same pull complete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paused_sync_neither_pulls_nor_serves() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a_paused = Arc::new(AtomicBool::new(false));
+    let b_paused = Arc::new(AtomicBool::new(false));
+    let a = start_paused(da.path(), &[], false, a_paused.clone()).await;
+    let b = start_paused(db.path(), &[addr(&a).await], false, b_paused.clone()).await;
+    let (id, big) = publish(&a, "paused");
+    eventually("routing record on B", || async {
+        b.net.mimei_record(&id).await.ok()
+    })
+    .await;
+
+    b_paused.store(true, Ordering::Relaxed);
+    assert!(b.net.sync_paused());
+    let e = b.net.pull(&id, None).await.unwrap_err();
+    assert!(matches!(e, NetError::Paused), "{e}");
+    assert_eq!(e.code(), "sync_paused");
+
+    // The holder paused: it serves nothing, so the pull finds no holder.
+    b_paused.store(false, Ordering::Relaxed);
+    a_paused.store(true, Ordering::Relaxed);
+    let e = b.net.pull(&id, None).await.unwrap_err();
+    assert!(!matches!(e, NetError::Paused), "{e}");
+    assert!(
+        b.node.mimeis().version(&id, 0).is_err(),
+        "nothing committed"
+    );
+
+    a_paused.store(false, Ordering::Relaxed);
+    let r = b.net.pull(&id, None).await.unwrap();
+    assert_eq!(r.version, 0);
+    assert_eq!(read(&b, &id, "big.bin"), big);
 }

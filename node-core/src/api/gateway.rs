@@ -221,7 +221,8 @@ impl Gateway {
         if !self.config.net.enabled || node.net().is_some() {
             return Ok(());
         }
-        let net = crate::net::start(node.clone(), &identity).await?;
+        let net =
+            crate::net::start_with_pause(node.clone(), &identity, self.sync_paused.clone()).await?;
         node.set_net(net.clone());
         // Friends, messages and orgs travel over the network from now on.
         if let Some(people) = node.people() {

@@ -19,7 +19,7 @@ impl From<NetError> for ApiError {
             e => e,
         };
         let status = match &e {
-            NetError::NotRunning => StatusCode::SERVICE_UNAVAILABLE,
+            NetError::NotRunning | NetError::Paused => StatusCode::SERVICE_UNAVAILABLE,
             NetError::NotFound(_) => StatusCode::NOT_FOUND,
             NetError::NameTaken(_) => StatusCode::CONFLICT,
             NetError::BadAddress(_) | NetError::Record(_) => StatusCode::BAD_REQUEST,

@@ -58,6 +58,7 @@ pub mod records;
 pub mod wire;
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use libp2p::{Multiaddr, PeerId};
@@ -118,6 +119,8 @@ impl Default for NetConfig {
 pub enum NetError {
     #[error("the network is not running on this node")]
     NotRunning,
+    #[error("syncing is paused on this node (resume it in the tray or with /api/v1/sync)")]
+    Paused,
     #[error("invalid address or peer: {0}")]
     BadAddress(String),
     #[error("not found in the network: {0}")]
@@ -145,6 +148,7 @@ impl NetError {
     pub fn code(&self) -> &'static str {
         match self {
             NetError::NotRunning => "net_not_running",
+            NetError::Paused => "sync_paused",
             NetError::BadAddress(_) => "bad_address",
             NetError::NotFound(_) => "not_found",
             NetError::NameTaken(_) => "name_taken",
@@ -228,6 +232,8 @@ pub(crate) struct HandleInner {
     /// Names this node claimed, to re-publish.
     pub(crate) names: Mutex<HashMap<String, NameTarget>>,
     pub(crate) light: bool,
+    /// The user paused syncing: no pulls, no blocks served (shared with the gateway).
+    pub(crate) paused: Arc<AtomicBool>,
 }
 
 /// NodeId ↔ PeerId (the same ed25519 key).
@@ -261,6 +267,16 @@ pub fn parse_peer(s: &str) -> Result<PeerId, NetError> {
 /// the actor and the re-publisher, dials the bootstrap peers. Call inside a tokio
 /// runtime.
 pub async fn start(node: Node, identity: &Identity) -> Result<NetHandle, NetError> {
+    start_with_pause(node, identity, Arc::new(AtomicBool::new(false))).await
+}
+
+/// [`start`], with the flag by which the user pauses syncing (pulls and serving blocks
+/// stop while it holds; see [`NetHandle::sync_paused`]).
+pub async fn start_with_pause(
+    node: Node,
+    identity: &Identity,
+    paused: Arc<AtomicBool>,
+) -> Result<NetHandle, NetError> {
     let config = node.config().net.clone();
     let keys = Keys {
         node: Keypair::from_secret(&identity.node_secret_key_bytes()),
@@ -282,6 +298,7 @@ pub async fn start(node: Node, identity: &Identity) -> Result<NetHandle, NetErro
             inbound: Mutex::new(Some(inbound_rx)),
             names: Mutex::new(load_names(&node)),
             light: config.light,
+            paused,
         }),
     };
     let actor = actor::Actor::new(swarm, cmd_tx, cmd_rx, inbound_tx, handle.clone(), &config)?;
@@ -677,6 +694,20 @@ impl NetHandle {
             NameTarget::Node(_) => Err(NetError::NotFound(format!(
                 "name `{name_or_id}` names a node, not a Mimei"
             ))),
+        }
+    }
+
+    /// Whether the user paused syncing.
+    pub fn sync_paused(&self) -> bool {
+        self.inner.paused.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// [`NetError::Paused`] while syncing is paused.
+    pub(crate) fn check_not_paused(&self) -> Result<(), NetError> {
+        if self.sync_paused() {
+            Err(NetError::Paused)
+        } else {
+            Ok(())
         }
     }
 

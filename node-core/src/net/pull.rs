@@ -65,6 +65,10 @@ pub(crate) async fn serve(
     if request.cert.verify_for(&user, &node).is_err() {
         return Response::error("bad_cert", "device certificate does not match the node");
     }
+    if handle.sync_paused() && !matches!(request.body, RequestBody::App { .. }) {
+        // Messages have their own answer while paused (the courier's `retry`).
+        return Response::error("paused", "syncing is paused on this node");
+    }
     match request.body {
         RequestBody::App { kind, body } => {
             let (tx, rx) = tokio::sync::oneshot::channel();
@@ -180,6 +184,7 @@ pub(crate) async fn pull(
     version: Option<u64>,
     extra: &[PeerId],
 ) -> Result<PullReport, NetError> {
+    handle.check_not_paused()?;
     let started = Instant::now();
     let rec = handle.mimei_record(id).await?;
     let n = match version {
@@ -275,6 +280,8 @@ pub(crate) async fn pull(
     let mut want: VecDeque<BlockHash> = VecDeque::new();
 
     loop {
+        // Pausing stops a pull in flight: what arrived stays, and a later pull resumes.
+        handle.check_not_paused()?;
         // Resolve local blocks first (resume), queue the rest for fetching.
         while let Some((h, kind)) = todo.pop_front() {
             let s = store.clone();
