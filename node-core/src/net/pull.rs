@@ -32,7 +32,10 @@ use crate::store::BlockHash;
 /// Blocks asked for in one request.
 const BATCH: usize = 16;
 /// Requests in flight per holder.
-const IN_FLIGHT_PER_HOLDER: usize = 4;
+const IN_FLIGHT_PER_HOLDER: usize = 8;
+/// Received batches being verified and written at once; no new requests beyond it,
+/// so a slow disk bounds the memory a pull holds.
+const MAX_STORING: usize = 4;
 
 /// What a pull did.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
@@ -142,7 +145,7 @@ pub(crate) async fn serve(
                 let mut budget = wire::RESPONSE_BLOCK_BUDGET;
                 let mut out = Vec::with_capacity(hashes.len());
                 for h in hashes {
-                    match store.get_block(&h) {
+                    match store.get_block_unverified(&h) {
                         Ok(data) if data.len() <= budget || out.is_empty() => {
                             budget = budget.saturating_sub(data.len());
                             out.push(Some(wire::Bytes(data)));
@@ -155,6 +158,45 @@ pub(crate) async fn serve(
             .await
         }
     }
+}
+
+/// What became of one batch of received blocks.
+struct Staged {
+    /// Verified and written: digest, size, the blocks it links to.
+    stored: Vec<(BlockHash, usize, Vec<(BlockHash, BlockKind)>)>,
+    /// The holder did not have these.
+    missing: Vec<BlockHash>,
+    /// Bytes that do not match their digest.
+    bad: Vec<BlockHash>,
+}
+
+/// Verify each block against its digest, parse its links, and stage it (blocking).
+fn verify_and_stage(
+    stage: &std::sync::Mutex<crate::store::Stage>,
+    items: Vec<(BlockHash, BlockKind, Option<wire::Bytes>)>,
+) -> Result<Staged, NetError> {
+    let mut out = Staged {
+        stored: Vec::new(),
+        missing: Vec::new(),
+        bad: Vec::new(),
+    };
+    for (h, kind, data) in items {
+        match data {
+            Some(wire::Bytes(d)) if BlockHash::of(&d) == h => {
+                let children = block_children(&h, kind, &d)?;
+                let links: Vec<BlockHash> = children.iter().map(|(c, _)| *c).collect();
+                stage
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .put_hashed(h, &d, &links)
+                    .map_err(|e| NetError::Mimei(e.into()))?;
+                out.stored.push((h, d.len(), children));
+            }
+            Some(_) => out.bad.push(h),
+            None => out.missing.push(h),
+        }
+    }
+    Ok(out)
 }
 
 fn readable(
@@ -277,6 +319,9 @@ pub(crate) async fn pull(
     let mut busy: HashMap<PeerId, usize> = HashMap::new();
     let mut used: HashSet<PeerId> = HashSet::new();
     let mut flight = FuturesUnordered::new();
+    // Batches that arrived, being verified and written on blocking threads while the
+    // next ones are on the wire.
+    let mut storing = FuturesUnordered::new();
     let mut want: VecDeque<BlockHash> = VecDeque::new();
 
     loop {
@@ -314,7 +359,7 @@ pub(crate) async fn pull(
             )));
         }
         let mut i = 0;
-        while !want.is_empty() && !live.is_empty() {
+        while !want.is_empty() && !live.is_empty() && storing.len() < MAX_STORING {
             let Some(p) = (0..live.len())
                 .map(|k| live[(i + k) % live.len()])
                 .find(|p| busy.get(p).copied().unwrap_or(0) < IN_FLIGHT_PER_HOLDER)
@@ -340,77 +385,68 @@ pub(crate) async fn pull(
                 (p, batch, r)
             });
         }
-        let Some((p, batch, r)) = flight.next().await else {
+        if flight.is_empty() && storing.is_empty() {
             if want.is_empty() && todo.is_empty() {
                 break;
             }
             continue;
-        };
-        *busy.entry(p).or_default() -= 1;
-        let blocks = match r {
-            Ok(Response::Blocks(b)) if b.len() == batch.len() => b,
-            Ok(other) => {
-                tracing::warn!(peer = %p, "bad answer to a block request: {}", short(&other));
-                dropped.insert(p);
-                want.extend(batch);
-                continue;
+        }
+        tokio::select! {
+            Some((p, batch, r)) = flight.next(), if !flight.is_empty() => {
+                *busy.entry(p).or_default() -= 1;
+                let blocks = match r {
+                    Ok(Response::Blocks(b)) if b.len() == batch.len() => b,
+                    Ok(other) => {
+                        tracing::warn!(peer = %p, "bad answer to a block request: {}", short(&other));
+                        dropped.insert(p);
+                        want.extend(batch);
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::warn!(peer = %p, "block request failed: {e}");
+                        dropped.insert(p);
+                        want.extend(batch);
+                        continue;
+                    }
+                };
+                let items: Vec<_> = batch
+                    .into_iter()
+                    .zip(blocks)
+                    .map(|(h, d)| (h, kinds.get(&h).copied().unwrap_or(BlockKind::Chunk), d))
+                    .collect();
+                let st = stage.clone();
+                storing.push(async move {
+                    let r = tokio::task::spawn_blocking(move || verify_and_stage(&st, items)).await;
+                    (p, r)
+                });
             }
-            Err(e) => {
-                tracing::warn!(peer = %p, "block request failed: {e}");
-                dropped.insert(p);
-                want.extend(batch);
-                continue;
-            }
-        };
-        let mut good = Vec::new();
-        let mut bad = false;
-        for (h, data) in batch.iter().zip(blocks) {
-            match data {
-                Some(wire::Bytes(d)) if BlockHash::of(&d) == *h => good.push((*h, d)),
-                Some(_) => {
-                    bad = true;
-                    want.push_back(*h);
+            Some((p, r)) = storing.next(), if !storing.is_empty() => {
+                let out = r.map_err(|e| NetError::Internal(e.to_string()))??;
+                for (_, len, children) in out.stored {
+                    report.blocks_fetched += 1;
+                    report.bytes_fetched += len as u64;
+                    for (c, k) in children {
+                        if seen.insert(c) {
+                            kinds.insert(c, k);
+                            todo.push_back((c, k));
+                        }
+                    }
                 }
-                None => {
-                    let t = tries.entry(*h).or_default();
+                for h in out.missing {
+                    let t = tries.entry(h).or_default();
                     *t += 1;
                     if *t > holders.len() * 2 {
                         return Err(NetError::NoHolders(format!("block {h} of {id}")));
                     }
-                    want.push_back(*h);
+                    want.push_back(h);
+                }
+                if !out.bad.is_empty() {
+                    tracing::warn!(peer = %p, "sent a block whose digest does not match; dropping it");
+                    dropped.insert(p);
+                    want.extend(out.bad);
                 }
             }
         }
-        if bad {
-            tracing::warn!(peer = %p, "sent a block whose digest does not match; dropping it");
-            dropped.insert(p);
-        }
-        // Parse children from verified bytes, then stage the blocks with those links.
-        let mut staged = Vec::new();
-        for (h, d) in good {
-            let kind = kinds.get(&h).copied().unwrap_or(BlockKind::Chunk);
-            let children = block_children(&h, kind, &d)?;
-            for (c, k) in &children {
-                if seen.insert(*c) {
-                    kinds.insert(*c, *k);
-                    todo.push_back((*c, *k));
-                }
-            }
-            report.blocks_fetched += 1;
-            report.bytes_fetched += d.len() as u64;
-            staged.push((d, children.into_iter().map(|(c, _)| c).collect::<Vec<_>>()));
-        }
-        let st = stage.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut st = st.lock().unwrap_or_else(|p| p.into_inner());
-            for (d, links) in staged {
-                st.put(&d, &links)?;
-            }
-            Ok::<_, crate::store::StoreError>(())
-        })
-        .await
-        .map_err(|e| NetError::Internal(e.to_string()))?
-        .map_err(|e| NetError::Mimei(e.into()))?;
     }
 
     // Commit: complete or absent.

@@ -212,7 +212,19 @@ impl Store {
 
     /// Read a block, verifying its digest.
     pub fn get_block(&self, hash: &BlockHash) -> Result<Vec<u8>> {
-        let data = match self.inner.db.get(block_key(hash))? {
+        let data = self.get_block_unverified(hash)?;
+        if BlockHash::of(&data) != *hash {
+            tracing::error!(%hash, "corrupted block detected on read");
+            return Err(StoreError::Corrupt { hash: *hash });
+        }
+        Ok(data)
+    }
+
+    /// The stored bytes of `hash` without checking them against the digest: only for
+    /// handing blocks to a peer, which verifies every block it receives (a corrupted
+    /// block then costs this node the peer's trust, not anyone's data).
+    pub(crate) fn get_block_unverified(&self, hash: &BlockHash) -> Result<Vec<u8>> {
+        Ok(match self.inner.db.get(block_key(hash))? {
             Some(v) => v.to_vec(),
             None => {
                 let loc = self.location(hash)?.ok_or(StoreError::Missing(*hash))?;
@@ -225,12 +237,7 @@ impl Store {
                     Err(e) => return Err(e),
                 }
             }
-        };
-        if BlockHash::of(&data) != *hash {
-            tracing::error!(%hash, "corrupted block detected on read");
-            return Err(StoreError::Corrupt { hash: *hash });
-        }
-        Ok(data)
+        })
     }
 
     /// Where a packed block's bytes are, if it has a valid location.
@@ -479,7 +486,18 @@ impl Stage {
     /// Store `data` (if new) with its links and protect it until this stage is dropped.
     /// Returns the digest and whether the bytes were new.
     pub fn put(&mut self, data: &[u8], links: &[BlockHash]) -> Result<(BlockHash, bool)> {
-        let hash = BlockHash::of(data);
+        self.put_hashed(BlockHash::of(data), data, links)
+    }
+
+    /// [`Stage::put`] for bytes whose digest the caller has just computed and checked
+    /// (a pull verifies every block as it arrives): saves hashing them a second time.
+    pub(crate) fn put_hashed(
+        &mut self,
+        hash: BlockHash,
+        data: &[u8],
+        links: &[BlockHash],
+    ) -> Result<(BlockHash, bool)> {
+        debug_assert_eq!(hash, BlockHash::of(data));
         let _fence = self
             .store
             .inner
