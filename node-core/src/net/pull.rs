@@ -160,10 +160,13 @@ pub(crate) async fn serve(
     }
 }
 
+/// The blocks a block links to, with what they are.
+type Children = Vec<(BlockHash, BlockKind)>;
+
 /// What became of one batch of received blocks.
 struct Staged {
-    /// Verified and written: digest, size, the blocks it links to.
-    stored: Vec<(BlockHash, usize, Vec<(BlockHash, BlockKind)>)>,
+    /// Verified and written: size, and the blocks each links to.
+    stored: Vec<(usize, Children)>,
     /// The holder did not have these.
     missing: Vec<BlockHash>,
     /// Bytes that do not match their digest.
@@ -190,7 +193,7 @@ fn verify_and_stage(
                     .unwrap_or_else(|p| p.into_inner())
                     .put_hashed(h, &d, &links)
                     .map_err(|e| NetError::Mimei(e.into()))?;
-                out.stored.push((h, d.len(), children));
+                out.stored.push((d.len(), children));
             }
             Some(_) => out.bad.push(h),
             None => out.missing.push(h),
@@ -422,7 +425,7 @@ pub(crate) async fn pull(
             }
             Some((p, r)) = storing.next(), if !storing.is_empty() => {
                 let out = r.map_err(|e| NetError::Internal(e.to_string()))??;
-                for (_, len, children) in out.stored {
+                for (len, children) in out.stored {
                     report.blocks_fetched += 1;
                     report.bytes_fetched += len as u64;
                     for (c, k) in children {
