@@ -11,15 +11,17 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --no-fail-fast
 fi
-# Apps (issue 5): the API from Python and JavaScript clients, the notes app in headless
-# Chromium. They run the `leither` binary the cargo part built. With CI=true a missing
-# tool fails; elsewhere the browser test is skipped with the reason.
-echo "== clients and browser"
+# The scripts below run the `leither` binary. Same feature set as the test build above
+# (dev-dependencies unify features), so this only links the binaries instead of
+# compiling leither-core a second and third time. With CI=true a missing tool fails;
+# elsewhere that part is skipped with the reason.
 export LEITHER_BIN="${LEITHER_BIN:-${CARGO_TARGET_DIR:-$PWD/target}/debug/leither}"
-# Same feature set as the test build above (dev-dependencies unify features), so this only
-# links the binaries instead of compiling leither-core a second and third time.
 cargo build -q --workspace --bins --tests
-
+echo "== NAT traversal (network namespaces; needs root)"
+./tests/nat/run.sh
+# Apps (issue 5): the API from Python and JavaScript clients, the notes app in headless
+# Chromium.
+echo "== clients and browser"
 python3 tests/clients/test_api.py
 (cd tests && npm ci --no-audit --no-fund --silent && node --test e2e/ clients/)
 echo "== UI and desktop tests (Chromium, Tauri under Xvfb)"

@@ -176,6 +176,8 @@ pub enum Command {
     /// Fill the routing table: a Kademlia bootstrap (lookup of our own ID).
     Bootstrap,
     Dial(Multiaddr, oneshot::Sender<Result<(), NetError>>),
+    /// Listen on one more address (a relay circuit).
+    Listen(Multiaddr, oneshot::Sender<Result<(), NetError>>),
     Status(oneshot::Sender<NetStatus>),
     Peers(oneshot::Sender<Vec<PeerInfo>>),
     LocalRecords(oneshot::Sender<Vec<(Vec<u8>, Valid)>>),
@@ -255,6 +257,12 @@ pub struct Actor {
     peers: HashMap<PeerId, Peer>,
     nat: autonat::NatStatus,
     light: bool,
+    /// A relay server announces its concrete listen addresses as external at once: a
+    /// node run as a relay is public by configuration, and libp2p's relay only offers
+    /// reservations once it has an external address (AutoNAT would take seconds).
+    relay_server: bool,
+    /// Listeners on relay circuits (reservations), re-made when they close.
+    relay_listeners: HashMap<libp2p::core::transport::ListenerId, Multiaddr>,
 }
 
 impl Actor {
@@ -280,6 +288,8 @@ impl Actor {
             peers: HashMap::new(),
             nat: autonat::NatStatus::Unknown,
             light: config.light,
+            relay_server: config.relay_server,
+            relay_listeners: HashMap::new(),
         })
     }
 
@@ -308,11 +318,30 @@ impl Actor {
                     self.queries.insert(q, Pending::Ignore);
                 }
             }
+            Command::Listen(addr, reply) => {
+                let r = match self.swarm.listen_on(addr.clone()) {
+                    Ok(id) => {
+                        if addr
+                            .iter()
+                            .any(|p| matches!(p, libp2p::multiaddr::Protocol::P2pCircuit))
+                        {
+                            self.relay_listeners.insert(id, addr);
+                        }
+                        Ok(())
+                    }
+                    Err(e) => Err(NetError::Start(format!("listen on {addr}: {e}"))),
+                };
+                let _ = reply.send(r);
+            }
             Command::Dial(addr, reply) => {
-                let peer = addr.iter().find_map(|p| match p {
-                    libp2p::multiaddr::Protocol::P2p(id) => Some(id),
-                    _ => None,
-                });
+                // The last `/p2p/`: in `<relay>/p2p-circuit/p2p/<peer>` the first is the relay.
+                let peer = addr
+                    .iter()
+                    .filter_map(|p| match p {
+                        libp2p::multiaddr::Protocol::P2p(id) => Some(id),
+                        _ => None,
+                    })
+                    .last();
                 if let Some(peer) = peer {
                     if self.swarm.is_connected(&peer) {
                         let _ = reply.send(Ok(()));
@@ -560,8 +589,13 @@ impl Actor {
             SwarmEvent::ConnectionEstablished {
                 peer_id, endpoint, ..
             } => {
+                // Every open connection's address: a relayed one (`/p2p-circuit`) and,
+                // after hole punching, the direct one.
                 let addr = endpoint.get_remote_address().clone();
-                self.peers.entry(peer_id).or_default().addrs = vec![addr];
+                let p = self.peers.entry(peer_id).or_default();
+                if !p.addrs.contains(&addr) {
+                    p.addrs.push(addr);
+                }
                 for reply in self.dials.remove(&peer_id).unwrap_or_default() {
                     let _ = reply.send(Ok(()));
                 }
@@ -572,6 +606,13 @@ impl Actor {
                 ..
             } => {
                 self.peers.remove(&peer_id);
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id, endpoint, ..
+            } => {
+                if let Some(p) = self.peers.get_mut(&peer_id) {
+                    p.addrs.retain(|a| a != endpoint.get_remote_address());
+                }
             }
             SwarmEvent::OutgoingConnectionError {
                 peer_id: Some(peer),
@@ -587,6 +628,32 @@ impl Actor {
             }
             SwarmEvent::NewListenAddr { address, .. } => {
                 tracing::info!(%address, "network listening");
+                let concrete = !address.iter().any(|p| {
+                    matches!(
+                        p,
+                        Protocol::Ip4(ip) if ip.is_unspecified() || ip.is_loopback()
+                    ) || matches!(p, Protocol::P2pCircuit)
+                });
+                if self.relay_server && concrete {
+                    self.swarm.add_external_address(address);
+                }
+            }
+            SwarmEvent::ListenerClosed {
+                listener_id,
+                reason,
+                ..
+            } => {
+                if let Some(addr) = self.relay_listeners.remove(&listener_id) {
+                    // The relay refused or dropped the reservation (not a relay yet,
+                    // restarted, gone): ask again in a while, for as long as we run.
+                    tracing::info!(%addr, ?reason, "relay reservation closed; retrying in 5 s");
+                    let cmd = self.cmd_tx.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_secs(5)).await;
+                        let (reply, _) = oneshot::channel();
+                        let _ = cmd.send(Command::Listen(addr, reply)).await;
+                    });
+                }
             }
             _ => {}
         }

@@ -86,6 +86,10 @@ pub struct NetConfig {
     pub mdns: bool,
     /// Relay traffic for nodes behind NAT.
     pub relay_server: bool,
+    /// Relay nodes to reserve a slot on (multiaddrs ending in `/p2p/<peer id>`): a node
+    /// behind NAT is then reachable at `<relay>/p2p-circuit/p2p/<its id>`, and DCUtR
+    /// upgrades such connections to direct ones where the NATs allow hole punching.
+    pub relays: Vec<String>,
     /// A light node (phone): DHT client only, does not store others' records.
     pub light: bool,
     /// Most connections in all, and per peer.
@@ -106,6 +110,7 @@ impl Default for NetConfig {
             bootstrap: Vec::new(),
             mdns: true,
             relay_server: false,
+            relays: Vec::new(),
             light: false,
             max_connections: 512,
             max_connections_per_peer: 4,
@@ -306,6 +311,11 @@ pub async fn start_with_pause(
     for addr in &config.bootstrap {
         if let Err(e) = handle.dial(addr).await {
             tracing::warn!(%addr, "bootstrap peer: {e}");
+        }
+    }
+    for addr in &config.relays {
+        if let Err(e) = handle.listen_via_relay(addr).await {
+            tracing::warn!(%addr, "relay: {e}");
         }
     }
     if !config.bootstrap.is_empty() {
@@ -695,6 +705,33 @@ impl NetHandle {
                 "name `{name_or_id}` names a node, not a Mimei"
             ))),
         }
+    }
+
+    /// Connect to relay `addr` and reserve a slot on it, so peers reach this node through
+    /// `<addr>/p2p-circuit/p2p/<node id>` (and hole punching can upgrade that).
+    pub async fn listen_via_relay(&self, addr: &str) -> Result<(), NetError> {
+        let relay: Multiaddr = addr
+            .parse()
+            .map_err(|e| NetError::BadAddress(format!("relay `{addr}`: {e}")))?;
+        if !relay
+            .iter()
+            .any(|p| matches!(p, libp2p::multiaddr::Protocol::P2p(_)))
+        {
+            return Err(NetError::BadAddress(format!(
+                "relay `{addr}` must end in /p2p/<peer id>"
+            )));
+        }
+        self.dial(addr).await?;
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .cmd
+            .send(actor::Command::Listen(
+                relay.with(libp2p::multiaddr::Protocol::P2pCircuit),
+                reply,
+            ))
+            .await
+            .map_err(|_| NetError::NotRunning)?;
+        rx.await.map_err(|_| NetError::NotRunning)?
     }
 
     /// Whether the user paused syncing.
