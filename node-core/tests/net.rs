@@ -1005,3 +1005,69 @@ async fn paused_sync_neither_pulls_nor_serves() {
     assert_eq!(r.version, 0);
     assert_eq!(read(&b, &id, "big.bin"), big);
 }
+
+/// A peer allowed to read one Mimei cannot fetch blocks of another (private) one by
+/// naming the readable Mimei and a digest it learnt elsewhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocks_are_served_only_under_the_mimei_they_belong_to() {
+    use leither_core::net::wire::{RequestBody, Response};
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = start(da.path(), &[], false).await;
+    let b = start(db.path(), &[addr(&a).await], false).await;
+    let (public, _) = publish(&a, "public");
+    let user = *a.node.user();
+    let m = a.node.mimeis();
+    let secret = m
+        .create(
+            &user,
+            &NewMimei {
+                app_type: "test".into(),
+                ext: String::new(),
+                mark: "secret".into(),
+                rights: None,
+            },
+        )
+        .unwrap();
+    m.write_file(
+        &user,
+        &secret.id,
+        &MimeiPath::parse("diary.txt").unwrap(),
+        &b"dear diary"[..],
+    )
+    .unwrap();
+    let secret_root = m.backup(&user, &secret.id, "v0").unwrap().fs_root;
+    let public_root = m.version(&public, 0).unwrap().fs_root;
+    let a_peer = net::peer_id_of(&a.net.node_id()).unwrap();
+
+    let r = b
+        .net
+        .request(
+            a_peer,
+            RequestBody::Blocks {
+                mimei: public,
+                hashes: vec![secret_root, public_root],
+            },
+        )
+        .await
+        .unwrap();
+    match r {
+        Response::Blocks(v) => {
+            assert!(v[0].is_none(), "a block of the private Mimei was served");
+            assert!(v[1].is_some(), "the public Mimei's own root was not served");
+        }
+        other => panic!("unexpected answer: {other:?}"),
+    }
+    // Naming the private Mimei itself is refused outright.
+    let r = b
+        .net
+        .request(
+            a_peer,
+            RequestBody::Blocks {
+                mimei: secret.id,
+                hashes: vec![secret_root],
+            },
+        )
+        .await
+        .unwrap();
+    assert!(matches!(r, Response::Error { .. }), "{r:?}");
+}

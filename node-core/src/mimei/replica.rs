@@ -91,6 +91,37 @@ pub fn block_children(
 }
 
 impl Mimeis {
+    /// Every block some version of `id` on this node needs (not `cur`): what this node
+    /// may hand to a peer allowed to read `id`. Reads the directory, chunk-list and
+    /// database blocks; the leaves are known from their parents.
+    pub fn version_blocks(&self, id: &MimeiId) -> Result<std::collections::HashSet<BlockHash>> {
+        let mut seen = std::collections::HashSet::new();
+        let mut todo: Vec<(BlockHash, BlockKind)> = Vec::new();
+        for (_, v) in self
+            .store
+            .scan_prefix(&key(prefix::VERSION, id, &[]))?
+            .iter()
+        {
+            let record: VersionRecord = super::dec(v, "version record")?;
+            todo.extend(version_roots(&record));
+        }
+        while let Some((h, kind)) = todo.pop() {
+            if !seen.insert(h) {
+                continue;
+            }
+            let leaf = match kind {
+                BlockKind::Chunk => true,
+                BlockKind::Blob { size } => size <= CHUNK_SIZE as u64,
+                BlockKind::Dir | BlockKind::DbNode => false,
+            };
+            if !leaf {
+                let data = self.store.get_block(&h)?;
+                todo.extend(block_children(&h, kind, &data)?);
+            }
+        }
+        Ok(seen)
+    }
+
     /// Commit a version whose blocks are all in the store (staged by the caller, who
     /// keeps the stage alive until this returns). Creates the Mimei here if it is new.
     /// Returns `false` if this node already had that version.

@@ -239,6 +239,8 @@ pub(crate) struct HandleInner {
     pub(crate) light: bool,
     /// The user paused syncing: no pulls, no blocks served (shared with the gateway).
     pub(crate) paused: Arc<AtomicBool>,
+    /// Per Mimei, the blocks its versions need (what may be served under its name).
+    pub(crate) servable: Mutex<HashMap<MimeiId, pull::Servable>>,
 }
 
 /// NodeId ↔ PeerId (the same ed25519 key).
@@ -304,6 +306,7 @@ pub async fn start_with_pause(
             names: Mutex::new(load_names(&node)),
             light: config.light,
             paused,
+            servable: Mutex::new(HashMap::new()),
         }),
     };
     let actor = actor::Actor::new(swarm, cmd_tx, cmd_rx, inbound_tx, handle.clone(), &config)?;

@@ -2,8 +2,9 @@
 //!
 //! **Serving.** A request names the requester's user through its device certificate,
 //! which must be valid for the connection's node. Blocks and versions are served only
-//! for a Mimei that user may read; a response carries at most
-//! [`wire::RESPONSE_BLOCK_BUDGET`] bytes of blocks.
+//! for a Mimei that user may read, and a block only if one of that Mimei's versions
+//! needs it (a digest learnt from another, private Mimei gets nothing); a response
+//! carries at most [`wire::RESPONSE_BLOCK_BUDGET`] bytes of blocks.
 //!
 //! **Pulling.** The signed routing record gives the digest of each version record;
 //! the version record gives the roots; each block, checked against its digest, gives
@@ -139,12 +140,20 @@ pub(crate) async fn serve(
                 return Response::error("too_many", "too many blocks in one request");
             }
             let mimeis = handle.node().mimeis().clone();
+            let h = handle.clone();
             blocking(move || {
                 readable(&mimeis, &user, &mimei)?;
+                // Only blocks of this Mimei's versions: knowing a digest from another
+                // (private) Mimei must not get its bytes.
+                let servable = servable(&h, &mimeis, &mimei)?;
                 let store = mimeis.store();
                 let mut budget = wire::RESPONSE_BLOCK_BUDGET;
                 let mut out = Vec::with_capacity(hashes.len());
                 for h in hashes {
+                    if !servable.contains(&h) {
+                        out.push(None);
+                        continue;
+                    }
                     match store.get_block_unverified(&h) {
                         Ok(data) if data.len() <= budget || out.is_empty() => {
                             budget = budget.saturating_sub(data.len());
@@ -200,6 +209,62 @@ fn verify_and_stage(
         }
     }
     Ok(out)
+}
+
+/// The blocks a Mimei's versions need, as computed at `heads` (next, last) within
+/// [`SERVABLE_FOR`].
+pub(crate) struct Servable {
+    heads: (u64, Option<u64>),
+    at: Instant,
+    blocks: std::sync::Arc<HashSet<BlockHash>>,
+}
+
+/// How long a computed block set is trusted while the Mimei's heads stay the same (an
+/// older version pulled in later does not move the heads).
+const SERVABLE_FOR: std::time::Duration = std::time::Duration::from_secs(30);
+/// Mimeis whose block sets are kept.
+const SERVABLE_CACHED: usize = 64;
+
+fn servable(
+    handle: &NetHandle,
+    mimeis: &crate::mimei::Mimeis,
+    id: &MimeiId,
+) -> Result<std::sync::Arc<HashSet<BlockHash>>, Response> {
+    let heads = mimeis
+        .heads(id)
+        .map_err(|e| Response::error("not_found", e.to_string()))?;
+    let key = (heads.next, heads.last);
+    let lock = || {
+        handle
+            .inner
+            .servable
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    };
+    if let Some(s) = lock().get(id)
+        && s.heads == key
+        && s.at.elapsed() < SERVABLE_FOR
+    {
+        return Ok(s.blocks.clone());
+    }
+    let blocks = std::sync::Arc::new(
+        mimeis
+            .version_blocks(id)
+            .map_err(|e| Response::error("internal", e.to_string()))?,
+    );
+    let mut map = lock();
+    if map.len() >= SERVABLE_CACHED {
+        map.clear();
+    }
+    map.insert(
+        *id,
+        Servable {
+            heads: key,
+            at: Instant::now(),
+            blocks: blocks.clone(),
+        },
+    );
+    Ok(blocks)
 }
 
 fn readable(
