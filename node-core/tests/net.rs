@@ -1071,3 +1071,65 @@ async fn blocks_are_served_only_under_the_mimei_they_belong_to() {
         .unwrap();
     assert!(matches!(r, Response::Error { .. }), "{r:?}");
 }
+
+/// Gossipsub v1.1 scoring on a validated topic (org chat): messages the application
+/// rejects lower the score of the peer that forwarded them; accepted ones do not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_topic_messages_lower_the_senders_gossip_score() {
+    use leither_core::net::Verdict;
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = start(da.path(), &[], false).await;
+    let b = start(db.path(), &[addr(&a).await], false).await;
+    let mut rx = a
+        .net
+        .subscribe_validated("leither/test/scored")
+        .await
+        .unwrap();
+    let _b_rx = b.net.subscribe("leither/test/scored").await.unwrap();
+    let b_node = b.net.node_id().to_string();
+    let score = || async {
+        a.net
+            .peers()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|p| p.node == b_node)
+            .and_then(|p| p.gossip_score)
+    };
+    // B is in A's mesh once B's publish gets through.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let first = loop {
+        let _ = b
+            .net
+            .publish("leither/test/scored", b"hello".to_vec())
+            .await;
+        if let Ok(Ok(m)) = tokio::time::timeout(Duration::from_millis(500), rx.recv()).await {
+            break m;
+        }
+        assert!(Instant::now() < deadline, "no message from B");
+    };
+    assert!(
+        first.validation.is_some(),
+        "validated topics carry the message id"
+    );
+    a.net.validated(&first, Verdict::Accept).await;
+    let before = score().await.unwrap_or(0.0);
+    assert!(before >= 0.0, "an accepted message must not cost: {before}");
+
+    for i in 0..3 {
+        b.net
+            .publish("leither/test/scored", format!("forged {i}").into_bytes())
+            .await
+            .unwrap();
+        let m = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("a forged message")
+            .unwrap();
+        a.net.validated(&m, Verdict::Reject).await;
+    }
+    let after = eventually("B's score to drop", || async {
+        score().await.filter(|s| *s < -50.0)
+    })
+    .await;
+    assert!(after < before, "{after} < {before}");
+}

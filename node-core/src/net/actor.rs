@@ -101,13 +101,20 @@ pub fn build_swarm(secret: &[u8; 32], config: &NetConfig) -> Result<Swarm<Behavi
             let gossip_config = gossipsub::ConfigBuilder::default()
                 .max_transmit_size(256 * 1024)
                 .heartbeat_interval(Duration::from_millis(700))
+                // Forward only what the application accepted (org chat is checked
+                // against the org's membership; other topics are accepted at once).
+                .validate_messages()
                 .build()
                 .map_err(|e| std::io::Error::other(e.to_string()))?;
-            let gossip = gossipsub::Behaviour::new(
+            let mut gossip = gossipsub::Behaviour::new(
                 gossipsub::MessageAuthenticity::Signed(key.clone()),
                 gossip_config,
             )
             .map_err(std::io::Error::other)?;
+            let (params, thresholds) = peer_score();
+            gossip
+                .with_peer_score(params, thresholds)
+                .map_err(std::io::Error::other)?;
             Ok(Behaviour {
                 limits: connection_limits::Behaviour::new(limits),
                 relay_client,
@@ -168,6 +175,35 @@ pub fn build_swarm(secret: &[u8; 32], config: &NetConfig) -> Result<Swarm<Behavi
     Ok(swarm)
 }
 
+/// Gossipsub v1.1 peer scoring. Defaults, but: loopback is exempt from the IP
+/// colocation penalty (several nodes of one machine, tests), and the colocation
+/// threshold allows a household behind one NAT.
+fn peer_score() -> (gossipsub::PeerScoreParams, gossipsub::PeerScoreThresholds) {
+    let params = gossipsub::PeerScoreParams {
+        ip_colocation_factor_threshold: 20.0,
+        ip_colocation_factor_whitelist: [std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)]
+            .into_iter()
+            .collect(),
+        ..Default::default()
+    };
+    (params, gossipsub::PeerScoreThresholds::default())
+}
+
+/// Scoring of a validated (org chat) topic. Invalid messages count squared: one (an
+/// honest race, say a post arriving before the poster's membership) costs -10, three
+/// in quick succession put the peer below the graylist threshold (-80); the count decays
+/// by 10 % a second. No penalty for delivering few messages: a quiet org is normal.
+fn topic_score() -> gossipsub::TopicScoreParams {
+    gossipsub::TopicScoreParams {
+        topic_weight: 1.0,
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        invalid_message_deliveries_weight: -10.0,
+        invalid_message_deliveries_decay: 0.9,
+        ..Default::default()
+    }
+}
+
 /// What the actor can be asked.
 // Commands live only between a handle and the actor; boxing would buy nothing.
 #[allow(clippy::large_enum_variant)]
@@ -211,7 +247,14 @@ pub enum Command {
     },
     Subscribe {
         topic: String,
+        /// Messages wait for [`Command::Validated`] before being forwarded.
+        validated: bool,
         reply: oneshot::Sender<Result<broadcast::Receiver<TopicMessage>, NetError>>,
+    },
+    Validated {
+        id: gossipsub::MessageId,
+        source: PeerId,
+        verdict: super::Verdict,
     },
 }
 
@@ -261,6 +304,8 @@ pub struct Actor {
     /// node run as a relay is public by configuration, and libp2p's relay only offers
     /// reservations once it has an external address (AutoNAT would take seconds).
     relay_server: bool,
+    /// Topics whose messages the application validates (org chat).
+    validated_topics: HashSet<gossipsub::TopicHash>,
     /// Listeners on relay circuits (reservations), re-made when they close.
     relay_listeners: HashMap<libp2p::core::transport::ListenerId, Multiaddr>,
 }
@@ -290,6 +335,7 @@ impl Actor {
             light: config.light,
             relay_server: config.relay_server,
             relay_listeners: HashMap::new(),
+            validated_topics: HashSet::new(),
         })
     }
 
@@ -383,6 +429,7 @@ impl Actor {
                                 .unwrap_or_default(),
                             agent: info.and_then(|i| i.agent.clone()),
                             rtt_ms: info.and_then(|i| i.rtt).map(|d| d.as_secs_f64() * 1000.0),
+                            gossip_score: self.swarm.behaviour().gossip.peer_score(p),
                         }
                     })
                     .collect();
@@ -519,19 +566,47 @@ impl Actor {
                     .map_err(|e| NetError::Internal(format!("publish: {e}")));
                 let _ = reply.send(r);
             }
-            Command::Subscribe { topic, reply } => {
+            Command::Subscribe {
+                topic,
+                validated,
+                reply,
+            } => {
                 let t = gossipsub::IdentTopic::new(topic.clone());
                 let hash = t.hash();
-                let r = match self.swarm.behaviour_mut().gossip.subscribe(&t) {
-                    Ok(_) => Ok(self
-                        .topics
-                        .entry(hash)
-                        .or_insert_with(|| (topic, broadcast::channel(1024).0))
-                        .1
-                        .subscribe()),
+                let gossip = &mut self.swarm.behaviour_mut().gossip;
+                if validated && let Err(e) = gossip.set_topic_params(t.clone(), topic_score()) {
+                    tracing::warn!(%topic, "gossipsub topic scoring: {e}");
+                }
+                let r = match gossip.subscribe(&t) {
+                    Ok(_) => {
+                        if validated {
+                            self.validated_topics.insert(hash.clone());
+                        }
+                        Ok(self
+                            .topics
+                            .entry(hash)
+                            .or_insert_with(|| (topic, broadcast::channel(1024).0))
+                            .1
+                            .subscribe())
+                    }
                     Err(e) => Err(NetError::Internal(format!("subscribe: {e}"))),
                 };
                 let _ = reply.send(r);
+            }
+            Command::Validated {
+                id,
+                source,
+                verdict,
+            } => {
+                let acceptance = match verdict {
+                    super::Verdict::Accept => gossipsub::MessageAcceptance::Accept,
+                    super::Verdict::Reject => gossipsub::MessageAcceptance::Reject,
+                    super::Verdict::Ignore => gossipsub::MessageAcceptance::Ignore,
+                };
+                self.swarm
+                    .behaviour_mut()
+                    .gossip
+                    .report_message_validation_result(&id, &source, acceptance);
             }
         }
     }
@@ -692,12 +767,32 @@ impl Actor {
                 tracing::info!(status = ?new, "NAT status");
                 self.nat = new;
             }
-            BehaviourEvent::Gossip(gossipsub::Event::Message { message, .. }) => {
+            BehaviourEvent::Gossip(gossipsub::Event::Message {
+                message,
+                message_id,
+                propagation_source,
+            }) => {
+                // Every message waits for a verdict (`validate_messages`); topics the
+                // application does not judge are accepted here at once.
+                let validation = if self.validated_topics.contains(&message.topic) {
+                    Some((message_id, propagation_source))
+                } else {
+                    self.swarm
+                        .behaviour_mut()
+                        .gossip
+                        .report_message_validation_result(
+                            &message_id,
+                            &propagation_source,
+                            gossipsub::MessageAcceptance::Accept,
+                        );
+                    None
+                };
                 if let Some((name, tx)) = self.topics.get(&message.topic) {
                     let _ = tx.send(TopicMessage {
                         topic: name.clone(),
                         from: message.source.as_ref().and_then(super::node_id_of),
                         data: message.data,
+                        validation,
                     });
                 }
             }

@@ -201,7 +201,7 @@ impl Courier for NetCourier {
     fn subscribe(&self, org: OrgId) {
         let me = self.clone();
         tokio::spawn(async move {
-            let mut rx = match me.net.subscribe(&org_topic(&org)).await {
+            let mut rx = match me.net.subscribe_validated(&org_topic(&org)).await {
                 Ok(rx) => rx,
                 Err(e) => {
                     tracing::warn!(%org, "courier: subscribe: {e}");
@@ -216,10 +216,25 @@ impl Courier for NetCourier {
                 match msg {
                     Ok(m) => {
                         let p = me.people.clone();
-                        let r = tokio::task::spawn_blocking(move || p.receive(&m.data)).await;
-                        if let Ok(Err(e)) = r {
-                            tracing::info!(%org, from = ?m.from, "courier: topic parcel dropped: {e}");
-                        }
+                        let data = m.data.clone();
+                        let r = tokio::task::spawn_blocking(move || p.receive(&data)).await;
+                        // Forged, tampered or non-member posts are rejected, which
+                        // lowers the forwarding peer's gossipsub score.
+                        let verdict = match r {
+                            Ok(r) => match Answer::of(r) {
+                                Answer::Ok => super::Verdict::Accept,
+                                Answer::Refused(why) => {
+                                    tracing::info!(%org, from = ?m.from, "courier: topic parcel rejected: {why}");
+                                    super::Verdict::Reject
+                                }
+                                Answer::Retry(why) => {
+                                    tracing::warn!(%org, "courier: topic parcel not stored: {why}");
+                                    super::Verdict::Ignore
+                                }
+                            },
+                            Err(_) => super::Verdict::Ignore,
+                        };
+                        me.net.validated(&m, verdict).await;
                     }
                     Err(broadcast::error::RecvError::Lagged(n)) => {
                         tracing::warn!(%org, "courier: {n} topic messages lagged")

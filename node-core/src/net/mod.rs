@@ -186,6 +186,20 @@ pub struct TopicMessage {
     /// The node that published it (gossipsub signs every message with the node key).
     pub from: Option<NodeId>,
     pub data: Vec<u8>,
+    /// Set on topics subscribed with [`NetHandle::subscribe_validated`]: the message
+    /// is forwarded to other peers only once [`NetHandle::validated`] accepts it.
+    pub validation: Option<(libp2p::gossipsub::MessageId, PeerId)>,
+}
+
+/// What the application made of a message on a validated topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Valid: forward it.
+    Accept,
+    /// Forged or malformed: drop it and lower the score of the peer that sent it.
+    Reject,
+    /// Not judged (e.g. a local storage error): drop it without penalty.
+    Ignore,
 }
 
 /// A connected peer.
@@ -197,6 +211,9 @@ pub struct PeerInfo {
     pub agent: Option<String>,
     /// Round-trip time of the last ping, in milliseconds.
     pub rtt_ms: Option<f64>,
+    /// Its gossipsub v1.1 score here (negative after invalid messages; below -80 it
+    /// is ignored).
+    pub gossip_score: Option<f64>,
 }
 
 /// The state of this node's network.
@@ -519,8 +536,44 @@ impl NetHandle {
         topic: &str,
     ) -> Result<broadcast::Receiver<TopicMessage>, NetError> {
         let topic = topic.to_string();
-        self.call(|tx| actor::Command::Subscribe { topic, reply: tx })
-            .await?
+        self.call(|tx| actor::Command::Subscribe {
+            topic,
+            validated: false,
+            reply: tx,
+        })
+        .await?
+    }
+
+    /// [`NetHandle::subscribe`] to a topic whose messages the application checks: each
+    /// must be answered with [`NetHandle::validated`]; rejected ones count against the
+    /// sending peer's gossipsub v1.1 score (invalid message deliveries), so a peer that
+    /// floods forgeries is pruned from the mesh and then ignored.
+    pub async fn subscribe_validated(
+        &self,
+        topic: &str,
+    ) -> Result<broadcast::Receiver<TopicMessage>, NetError> {
+        let topic = topic.to_string();
+        self.call(|tx| actor::Command::Subscribe {
+            topic,
+            validated: true,
+            reply: tx,
+        })
+        .await?
+    }
+
+    /// Report the application's verdict on a message of a validated topic.
+    pub async fn validated(&self, msg: &TopicMessage, verdict: Verdict) {
+        if let Some((id, source)) = &msg.validation {
+            let _ = self
+                .inner
+                .cmd
+                .send(actor::Command::Validated {
+                    id: id.clone(),
+                    source: *source,
+                    verdict,
+                })
+                .await;
+        }
     }
 
     /// The nodes (devices) of `user` that announced themselves, each checked through
