@@ -7,8 +7,9 @@
 //!    bootstrap node; each of 50 nodes publishes a name record, then
 //!    `LEITHER_BENCH_DHT_LOOKUPS` lookups (default 500) from random nodes of random names:
 //!    success rate, peers asked per lookup, p50/p99 latency.
+//! 3. **gossip**: org-chat fan-out over gossipsub among 50 nodes (see `bench_gossip`).
 //!
-//! Run: `cargo bench -p leither-core --bench net` (set `LEITHER_BENCH_ONLY=pull|dht`).
+//! Run: `cargo bench -p leither-core --bench net` (set `LEITHER_BENCH_ONLY=pull|dht|gossip`).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -276,6 +277,123 @@ async fn bench_dht() {
     );
 }
 
+/// Group chat fan-out: `LEITHER_BENCH_GOSSIP_NODES` nodes (default 50) on one
+/// validated topic (as org chat: each message waits for the receiver's verdict before
+/// it is forwarded); members take turns publishing `LEITHER_BENCH_GOSSIP_MSGS` messages
+/// (default 300) every `LEITHER_BENCH_GOSSIP_EVERY_MS` (default 10) ms; latency is
+/// publish → delivered at each other member.
+/// `LEITHER_BENCH_GOSSIP_VALIDATE=0`: forward without waiting for a verdict.
+async fn bench_gossip() {
+    use std::sync::{Arc, Mutex};
+    let n = env("LEITHER_BENCH_GOSSIP_NODES", 50) as usize;
+    let msgs = env("LEITHER_BENCH_GOSSIP_MSGS", 300) as usize;
+    let every_ms = env("LEITHER_BENCH_GOSSIP_EVERY_MS", 10);
+    let topic = "leither/bench/org";
+    let root = tempfile::tempdir().unwrap();
+    let t = Instant::now();
+    let (_n0, first) = start(&root.path().join("0"), &[], 1, 0).await;
+    let mut addrs = vec![tcp_addr(&first).await];
+    let mut nets = vec![first];
+    let mut nodes = Vec::new();
+    for i in 1..n {
+        let boot = vec![addrs[i - 1].clone(), addrs[(i * 7919) % i].clone()];
+        let (node, net) = start(&root.path().join(i.to_string()), &boot, 1, 0).await;
+        addrs.push(tcp_addr(&net).await);
+        nodes.push(node);
+        nets.push(net);
+    }
+    let epoch = Instant::now();
+    // (message index, receiver) -> latency in ms
+    let got: Arc<Mutex<Vec<(u32, f64)>>> = Arc::new(Mutex::new(Vec::new()));
+    for net in &nets {
+        let mut rx = if env("LEITHER_BENCH_GOSSIP_VALIDATE", 1) == 1 {
+            net.subscribe_validated(topic).await.unwrap()
+        } else {
+            net.subscribe(topic).await.unwrap()
+        };
+        let (net, got) = (net.clone(), got.clone());
+        tokio::spawn(async move {
+            while let Ok(m) = rx.recv().await {
+                net.validated(&m, net::Verdict::Accept).await;
+                if m.data.len() >= 12 {
+                    let idx = u32::from_le_bytes(m.data[0..4].try_into().unwrap());
+                    let sent = u64::from_le_bytes(m.data[4..12].try_into().unwrap());
+                    let now = epoch.elapsed().as_micros() as u64;
+                    got.lock()
+                        .unwrap()
+                        .push((idx, now.saturating_sub(sent) as f64 / 1000.0));
+                }
+            }
+        });
+    }
+    eprintln!(
+        "gossip: {n} nodes up and subscribed in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    // Warm up until a message from node 0 reaches every other node (mesh formed).
+    let warm = Instant::now();
+    let mut w = u32::MAX;
+    loop {
+        let mut body = w.to_le_bytes().to_vec();
+        body.extend_from_slice(&(epoch.elapsed().as_micros() as u64).to_le_bytes());
+        let _ = nets[(w as usize) % n].publish(topic, body).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let reached = got.lock().unwrap().iter().filter(|(i, _)| *i == w).count();
+        if reached >= n - 1 || warm.elapsed() > Duration::from_secs(120) {
+            eprintln!(
+                "gossip: warm-up message reached {reached}/{} after {:.1} s",
+                n - 1,
+                warm.elapsed().as_secs_f64()
+            );
+            break;
+        }
+        w -= 1;
+    }
+    got.lock().unwrap().clear();
+    let start_pub = Instant::now();
+    for i in 0..msgs as u32 {
+        let mut body = i.to_le_bytes().to_vec();
+        body.extend_from_slice(&(epoch.elapsed().as_micros() as u64).to_le_bytes());
+        body.extend_from_slice(&[0u8; 200]); // a chat line's worth of bytes
+        nets[i as usize % n].publish(topic, body).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(every_ms)).await;
+    }
+    let want = msgs * (n - 1);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while got
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(i, _)| (*i as usize) < msgs)
+        .count()
+        < want
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let secs = start_pub.elapsed().as_secs_f64();
+    let mut lat: Vec<f64> = got
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(i, _)| (*i as usize) < msgs)
+        .map(|(_, l)| *l)
+        .collect();
+    lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
+    println!(
+        "gossip {n} nodes, {msgs} messages: delivered {}/{want} ({:.1}%), latency p50 {:.1} ms p99 {:.1} ms max {:.1} ms, {:.0} deliveries/s ({:.0} messages/s published)",
+        lat.len(),
+        lat.len() as f64 * 100.0 / want as f64,
+        pct(0.5),
+        pct(0.99),
+        lat[lat.len() - 1],
+        lat.len() as f64 / secs,
+        msgs as f64 / secs,
+    );
+    drop(nodes);
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -288,5 +406,8 @@ fn main() {
     }
     if only.is_empty() || only == "dht" {
         rt.block_on(bench_dht());
+    }
+    if only.is_empty() || only == "gossip" {
+        rt.block_on(bench_gossip());
     }
 }
