@@ -286,16 +286,19 @@ fn write_config(dir: &Path, bootstrap: Option<&str>) {
     .unwrap();
 }
 
+/// The process's TCP listen address, once its network has started listening (the API
+/// answers before the listeners report their addresses).
 async fn tcp_addr(p: &common::NodeProc) -> String {
-    let v = p.ok(reqwest::Method::GET, "/api/v1/net/status", None).await;
-    v["listen"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|a| a.as_str())
-        .find(|a| a.contains("/tcp/"))
-        .expect("a TCP listen address")
-        .to_string()
+    eventually("a TCP listen address", || async {
+        let v = p.ok(reqwest::Method::GET, "/api/v1/net/status", None).await;
+        v["listen"]
+            .as_array()?
+            .iter()
+            .filter_map(|a| a.as_str())
+            .find(|a| a.contains("/tcp/"))
+            .map(str::to_string)
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

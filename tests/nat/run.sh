@@ -76,10 +76,20 @@ node() { # ns name config-lines...
 in_ns() { local ns=$1 dir="$WORK/$2"; shift 2; ip netns exec "$ns" "$BIN" --data-dir "$dir" "$@"; }
 status() { in_ns "$1" "$2" --json status; }
 node_id() { status "$1" "$2" | python3 -c 'import json,sys; print(json.load(sys.stdin)["net"]["node"])'; }
-# The libp2p peer ID (as in multiaddrs), from the node's own listen addresses.
-peer_id() { status "$1" "$2" | python3 -c '
+# The libp2p peer ID (as in multiaddrs), from the node's own listen addresses (which
+# appear shortly after the API answers).
+peer_id() {
+  local id
+  for _ in $(seq 1 100); do
+    id=$(status "$1" "$2" | python3 -c '
 import json,sys
-print([a for a in json.load(sys.stdin)["net"]["listen"] if "/p2p/" in a][0].rsplit("/p2p/",1)[1])'; }
+l=[a for a in json.load(sys.stdin)["net"]["listen"] if "/p2p/" in a]
+print(l[0].rsplit("/p2p/",1)[1] if l else "")')
+    [ -n "$id" ] && { echo "$id"; return 0; }
+    sleep 0.2
+  done
+  echo "error: $2 has no listen address" >&2; return 1
+}
 
 node lt-relay relay 'listen = ["/ip4/10.99.0.1/tcp/4001", "/ip4/10.99.0.1/udp/4001/quic-v1"]' 'relay_server = true'
 RELAY_ID=$(peer_id lt-relay relay)

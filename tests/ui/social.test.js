@@ -60,9 +60,12 @@ before(async () => {
   const da = tempDir();
   writeConfig(da);
   alice = await Node.start(da);
-  const st = await alice.api("GET", "/api/v1/net/status");
+  // The API answers before the network's listeners report their addresses.
+  const st = await until("Alice's TCP listen address", async () => {
+    const s = await alice.api("GET", "/api/v1/net/status");
+    return s.listen.some((a) => a.includes("/tcp/")) && s;
+  }, 20_000);
   const boot = st.listen.find((a) => a.includes("/tcp/"));
-  assert.ok(boot, `a TCP listen address in ${JSON.stringify(st.listen)}`);
   const db = tempDir();
   writeConfig(db, boot.includes("/p2p/") ? boot : `${boot}/p2p/${st.node}`);
   bob = await Node.start(db);

@@ -535,13 +535,7 @@ impl NetHandle {
         &self,
         topic: &str,
     ) -> Result<broadcast::Receiver<TopicMessage>, NetError> {
-        let topic = topic.to_string();
-        self.call(|tx| actor::Command::Subscribe {
-            topic,
-            validated: false,
-            reply: tx,
-        })
-        .await?
+        self.subscribe_with(topic, false).await
     }
 
     /// [`NetHandle::subscribe`] to a topic whose messages the application checks: each
@@ -552,10 +546,18 @@ impl NetHandle {
         &self,
         topic: &str,
     ) -> Result<broadcast::Receiver<TopicMessage>, NetError> {
+        self.subscribe_with(topic, true).await
+    }
+
+    async fn subscribe_with(
+        &self,
+        topic: &str,
+        validated: bool,
+    ) -> Result<broadcast::Receiver<TopicMessage>, NetError> {
         let topic = topic.to_string();
         self.call(|tx| actor::Command::Subscribe {
             topic,
-            validated: true,
+            validated,
             reply: tx,
         })
         .await?
