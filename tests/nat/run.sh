@@ -20,7 +20,11 @@ missing() {
   if [ "${CI:-}" = "true" ]; then echo "error: NAT test: $1 (CI needs it: see .ci/run)" >&2; exit 1; fi
   echo "skipping the NAT test: $1" >&2; exit 0
 }
-[ "$(id -u)" -eq 0 ] || missing "not root (network namespaces need it)"
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+  export LEITHER_BIN="$BIN"
+  exec sudo -E "$0" "$@"
+fi
+[ "$(id -u)" -eq 0 ] || missing "not root (network namespaces need it) and no password-less sudo"
 command -v ip >/dev/null || missing "no ip (iproute2)"
 command -v iptables >/dev/null || missing "no iptables"
 [ -x "$BIN" ] || { echo "error: no leither binary at $BIN" >&2; exit 1; }
