@@ -98,10 +98,12 @@ print(l[0].rsplit("/p2p/",1)[1] if l else "")')
 node lt-relay relay 'listen = ["/ip4/10.99.0.1/tcp/4001", "/ip4/10.99.0.1/udp/4001/quic-v1"]' 'relay_server = true'
 RELAY_ID=$(peer_id lt-relay relay)
 RELAY="/ip4/10.99.0.1/tcp/4001/p2p/$RELAY_ID"
-for h in 1 2; do
-  node "lt-h$h" "h$h" 'listen = ["/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"]' \
-    "bootstrap = [\"$RELAY\"]" "relays = [\"$RELAY\"]"
-done
+# A names the relay in its config; B only joins through it and must find out by itself
+# (AutoNAT: private) that it needs a reservation.
+node lt-h1 h1 'listen = ["/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"]' \
+  "bootstrap = [\"$RELAY\"]" "relays = [\"$RELAY\"]"
+node lt-h2 h2 'listen = ["/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"]' \
+  "bootstrap = [\"$RELAY\"]"
 A_ID=$(peer_id lt-h1 h1)
 A_NODE=$(node_id lt-h1 h1)
 echo "relay $RELAY_ID, A $A_ID (behind NAT 1), B (behind NAT 2)"
@@ -154,4 +156,15 @@ done
 in_ns lt-h2 h2 mimei get "$ID@0" file.bin > "$WORK/got.bin"
 cmp "$WORK/file.bin" "$WORK/got.bin"
 echo "ok: Mimei $ID pulled across both NATs, same bytes"
+# B, configured with no relay, reserved on one once AutoNAT found it private.
+circ=""
+for _ in $(seq 1 150); do
+  circ=$(status lt-h2 h2 | python3 -c '
+import json,sys
+print(" ".join(a for a in json.load(sys.stdin)["net"]["listen"] if "p2p-circuit" in a))')
+  [ -n "$circ" ] && break
+  sleep 0.2
+done
+[ -n "$circ" ] || { echo "FAIL: B (no relays configured) never reserved on the relay" >&2; KEEP=1; exit 1; }
+echo "ok: B found it is behind NAT and reserved on the relay by itself: ${circ%% *}"
 echo "NAT test passed"

@@ -285,7 +285,14 @@ struct Peer {
     addrs: Vec<Multiaddr>,
     agent: Option<String>,
     rtt: Option<Duration>,
+    /// It offers relay reservations (circuit relay v2 hop).
+    relay: bool,
 }
+
+/// The circuit relay v2 protocol a relay server speaks.
+const RELAY_HOP: StreamProtocol = StreamProtocol::new("/libp2p/circuit/relay/0.2.0/hop");
+/// Relays a node behind NAT reserves on by itself (beyond those configured).
+const AUTO_RELAYS: usize = 2;
 
 pub struct Actor {
     swarm: Swarm<Behaviour>,
@@ -306,8 +313,10 @@ pub struct Actor {
     relay_server: bool,
     /// Topics whose messages the application validates (org chat).
     validated_topics: HashSet<gossipsub::TopicHash>,
-    /// Listeners on relay circuits (reservations), re-made when they close.
+    /// Listeners on relay circuits (reservations). Configured ones are re-made when they
+    /// close; automatic ones (in `auto_listeners`) are replaced by [`Actor::auto_relay`].
     relay_listeners: HashMap<libp2p::core::transport::ListenerId, Multiaddr>,
+    auto_listeners: HashSet<libp2p::core::transport::ListenerId>,
 }
 
 impl Actor {
@@ -335,6 +344,7 @@ impl Actor {
             light: config.light,
             relay_server: config.relay_server,
             relay_listeners: HashMap::new(),
+            auto_listeners: HashSet::new(),
             validated_topics: HashSet::new(),
         })
     }
@@ -613,7 +623,11 @@ impl Actor {
 
     fn status(&mut self) -> NetStatus {
         let me = *self.swarm.local_peer_id();
-        let with_peer = |a: &Multiaddr| format!("{a}/p2p/{me}");
+        // Relay circuit addresses already end in `/p2p/<me>`.
+        let with_peer = |a: &Multiaddr| match a.iter().last() {
+            Some(Protocol::P2p(_)) => a.to_string(),
+            _ => format!("{a}/p2p/{me}"),
+        };
         let routing_table = self
             .swarm
             .behaviour_mut()
@@ -718,7 +732,11 @@ impl Actor {
                 reason,
                 ..
             } => {
-                if let Some(addr) = self.relay_listeners.remove(&listener_id) {
+                if self.auto_listeners.remove(&listener_id) {
+                    self.relay_listeners.remove(&listener_id);
+                    tracing::info!(?reason, "automatic relay reservation closed");
+                    self.auto_relay();
+                } else if let Some(addr) = self.relay_listeners.remove(&listener_id) {
                     // The relay refused or dropped the reservation (not a relay yet,
                     // restarted, gone): ask again in a while, for as long as we run.
                     tracing::info!(%addr, ?reason, "relay reservation closed; retrying in 5 s");
@@ -741,6 +759,10 @@ impl Actor {
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 let p = self.peers.entry(peer_id).or_default();
                 p.agent = Some(info.agent_version.clone());
+                p.relay = info.protocols.contains(&RELAY_HOP);
+                if p.relay {
+                    self.auto_relay();
+                }
                 // Only peers that speak our DHT go into the routing table; light
                 // nodes (DHT clients) do not advertise it and stay out.
                 if info.protocols.contains(&KAD_PROTOCOL) {
@@ -766,6 +788,7 @@ impl Actor {
             BehaviourEvent::Autonat(autonat::Event::StatusChanged { new, .. }) => {
                 tracing::info!(status = ?new, "NAT status");
                 self.nat = new;
+                self.auto_relay();
             }
             BehaviourEvent::Gossip(gossipsub::Event::Message {
                 message,
@@ -799,6 +822,56 @@ impl Actor {
             BehaviourEvent::Dcutr(ev) => tracing::info!(?ev, "hole punching"),
             BehaviourEvent::RelayClient(ev) => tracing::info!(?ev, "relay client"),
             _ => {}
+        }
+    }
+
+    /// Behind NAT (AutoNAT says private), reserve on connected relay servers until
+    /// [`AUTO_RELAYS`] reservations are held, so others can reach this node through
+    /// them (and hole punching can upgrade). Relays named in `[net] relays` count too.
+    fn auto_relay(&mut self) {
+        if self.nat != autonat::NatStatus::Private || self.light {
+            return;
+        }
+        let held: HashSet<PeerId> = self
+            .relay_listeners
+            .values()
+            .filter_map(|a| {
+                a.iter().find_map(|p| match p {
+                    Protocol::P2p(id) => Some(id),
+                    _ => None,
+                })
+            })
+            .collect();
+        let mut want = AUTO_RELAYS.saturating_sub(held.len());
+        let candidates: Vec<(PeerId, Multiaddr)> = self
+            .peers
+            .iter()
+            .filter(|(id, p)| p.relay && !held.contains(id))
+            .filter_map(|(id, p)| {
+                let direct = p
+                    .addrs
+                    .iter()
+                    .find(|a| !a.iter().any(|x| matches!(x, Protocol::P2pCircuit)))?;
+                Some((*id, direct.clone()))
+            })
+            .collect();
+        for (id, addr) in candidates {
+            if want == 0 {
+                break;
+            }
+            let circuit = addr
+                .with_p2p(id)
+                .unwrap_or_else(|a| a)
+                .with(Protocol::P2pCircuit);
+            match self.swarm.listen_on(circuit.clone()) {
+                Ok(lid) => {
+                    tracing::info!(relay = %id, "behind NAT: reserving on a relay");
+                    self.relay_listeners.insert(lid, circuit);
+                    self.auto_listeners.insert(lid);
+                    want -= 1;
+                }
+                Err(e) => tracing::debug!(relay = %id, "relay reservation: {e}"),
+            }
         }
     }
 
