@@ -113,34 +113,45 @@ if in_ns lt-h2 h2 dial "/ip4/10.99.0.11/tcp/4001/p2p/$A_ID" >/dev/null 2>&1; the
   echo "FAIL: A was reachable directly through its NAT" >&2; exit 1
 fi
 echo "ok: A is not reachable directly (NAT)"
-# ... but through its reservation on the relay.
+# ... but through its reservation on the relay; then DCUtR hole punching gives B a
+# direct connection (no /p2p-circuit) to A. Hole punching is best effort (a TCP
+# simultaneous open across two NATs depends on timing): if a round ends without a
+# direct connection, B is restarted, which makes a new relayed connection and a new
+# hole punch; three rounds at most, and the rounds it took are printed.
 CIRCUIT="$RELAY/p2p-circuit/p2p/$A_ID"
-ok=""
-for _ in $(seq 1 50); do
-  if in_ns lt-h2 h2 dial "$CIRCUIT" >/dev/null 2>&1; then ok=1; break; fi
-  sleep 0.2
-done
-[ -n "$ok" ] || { echo "FAIL: B could not reach A through the relay" >&2; KEEP=1; exit 1; }
-echo "ok: B reached A through the relay ($CIRCUIT)"
-
-# DCUtR: a direct connection (no /p2p-circuit) appears between A and B.
 addrs() { in_ns lt-h2 h2 --json peers | python3 -c "
 import json,sys
 for p in json.load(sys.stdin):
     if p['node'] == '$A_NODE': print(' '.join(p['addrs']))"; }
+B_CONFIG=('listen = ["/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"]' "bootstrap = [\"$RELAY\"]")
 direct=""
-for _ in $(seq 1 100); do
-  a=$(addrs)
-  for x in $a; do case "$x" in *p2p-circuit*) ;; *) direct="$x" ;; esac; done
-  [ -n "$direct" ] && break
-  sleep 0.2
+for round in 1 2 3; do
+  if [ "$round" -gt 1 ]; then
+    echo "round $((round - 1)): no direct connection; restarting B for another hole punch"
+    kill "${PIDS[2]}"; wait "${PIDS[2]}" 2>/dev/null || true
+    rm -f "$WORK/h2/api.json"
+    node lt-h2 h2 "${B_CONFIG[@]}"
+    PIDS[2]=${PIDS[-1]}
+  fi
+  ok=""
+  for _ in $(seq 1 50); do
+    if in_ns lt-h2 h2 dial "$CIRCUIT" >/dev/null 2>&1; then ok=1; break; fi
+    sleep 0.2
+  done
+  [ -n "$ok" ] || { echo "FAIL: B could not reach A through the relay" >&2; KEEP=1; exit 1; }
+  echo "ok: B reached A through the relay ($CIRCUIT)"
+  for _ in $(seq 1 100); do
+    for x in $(addrs); do case "$x" in *p2p-circuit*) ;; *) direct="$x" ;; esac; done
+    [ -n "$direct" ] && break 2
+    sleep 0.2
+  done
 done
 if [ -z "$direct" ]; then
-  echo "FAIL: no direct connection after hole punching; B's connections to A: $(addrs)" >&2
+  echo "FAIL: no direct connection after hole punching in 3 rounds; B's connections to A: $(addrs)" >&2
   in_ns lt-h2 h2 --json peers >&2
   KEEP=1; exit 1
 fi
-echo "ok: hole punching upgraded to a direct connection: $direct"
+echo "ok: hole punching upgraded to a direct connection in round $round: $direct"
 
 # A Mimei published behind NAT 1 is pulled behind NAT 2 and reads back the same.
 head -c 300000 /dev/urandom > "$WORK/file.bin"
