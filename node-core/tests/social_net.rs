@@ -60,14 +60,16 @@ async fn start(dir: &Path, bootstrap: &[String], name: &str) -> Peer {
             }
         }
     };
-    let net = net::start(node.clone(), &identity).await.unwrap();
+    let paused = Arc::new(AtomicBool::new(false));
+    let net = net::start_with_pause(node.clone(), &identity, paused.clone())
+        .await
+        .unwrap();
     node.set_net(net.clone());
     let people = node.start_people(Arc::new(identity)).unwrap();
     if people.social().profile().unwrap().name != name {
         people.social().set_profile(name, "").unwrap();
     }
-    let paused = Arc::new(AtomicBool::new(false));
-    let tasks = net::courier::start(net.clone(), people.clone(), RETRY, paused.clone());
+    let tasks = net::courier::start(net.clone(), people.clone(), RETRY);
     Peer {
         node,
         net,

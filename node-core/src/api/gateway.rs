@@ -226,12 +226,7 @@ impl Gateway {
         node.set_net(net.clone());
         // Friends, messages and orgs travel over the network from now on.
         if let Some(people) = node.people() {
-            crate::net::courier::start(
-                net,
-                people.clone(),
-                crate::people::RETRY_EVERY,
-                self.sync_paused.clone(),
-            );
+            crate::net::courier::start(net, people.clone(), crate::people::RETRY_EVERY);
         }
         Ok(())
     }

@@ -375,18 +375,10 @@ impl Actor {
                 }
             }
             Command::Listen(addr, reply) => {
-                let r = match self.swarm.listen_on(addr.clone()) {
-                    Ok(id) => {
-                        if addr
-                            .iter()
-                            .any(|p| matches!(p, libp2p::multiaddr::Protocol::P2pCircuit))
-                        {
-                            self.relay_listeners.insert(id, addr);
-                        }
-                        Ok(())
-                    }
-                    Err(e) => Err(NetError::Start(format!("listen on {addr}: {e}"))),
-                };
+                let r = self
+                    .listen(addr.clone())
+                    .map(|_| ())
+                    .map_err(|e| NetError::Start(format!("listen on {addr}: {e}")));
                 let _ = reply.send(r);
             }
             Command::Dial(addr, reply) => {
@@ -825,6 +817,18 @@ impl Actor {
         }
     }
 
+    /// Listen on `addr`; a relay circuit is remembered in `relay_listeners`.
+    fn listen(
+        &mut self,
+        addr: Multiaddr,
+    ) -> Result<libp2p::core::transport::ListenerId, libp2p::TransportError<std::io::Error>> {
+        let id = self.swarm.listen_on(addr.clone())?;
+        if addr.iter().any(|p| matches!(p, Protocol::P2pCircuit)) {
+            self.relay_listeners.insert(id, addr);
+        }
+        Ok(id)
+    }
+
     /// Behind NAT (AutoNAT says private), reserve on connected relay servers until
     /// [`AUTO_RELAYS`] reservations are held, so others can reach this node through
     /// them (and hole punching can upgrade). Relays named in `[net] relays` count too.
@@ -863,10 +867,9 @@ impl Actor {
                 .with_p2p(id)
                 .unwrap_or_else(|a| a)
                 .with(Protocol::P2pCircuit);
-            match self.swarm.listen_on(circuit.clone()) {
+            match self.listen(circuit) {
                 Ok(lid) => {
                     tracing::info!(relay = %id, "behind NAT: reserving on a relay");
-                    self.relay_listeners.insert(lid, circuit);
                     self.auto_listeners.insert(lid);
                     want -= 1;
                 }

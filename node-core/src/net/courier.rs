@@ -22,7 +22,6 @@
 //! membership and the org signatures.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -59,23 +58,21 @@ pub struct NetCourier {
     net: NetHandle,
     people: People,
     nodes: Arc<Mutex<NodeCache>>,
-    paused: Arc<AtomicBool>,
 }
 
 impl NetCourier {
-    /// `paused`: while true (the user paused sync), nothing is sent or taken; parcels
-    /// wait in the sender's queue.
-    pub fn new(net: NetHandle, people: People, paused: Arc<AtomicBool>) -> NetCourier {
+    /// While the network's sync is paused ([`NetHandle::sync_paused`]) nothing is sent
+    /// or taken; parcels wait in the sender's queue.
+    pub fn new(net: NetHandle, people: People) -> NetCourier {
         NetCourier {
             net,
             people,
             nodes: Arc::default(),
-            paused,
         }
     }
 
     fn check_paused(&self) -> Result<(), Unreachable> {
-        if self.paused.load(Ordering::Relaxed) {
+        if self.net.sync_paused() {
             Err(Unreachable("sync is paused".into()))
         } else {
             Ok(())
@@ -288,16 +285,11 @@ impl Answer {
 }
 
 /// Run the people service over `net`: the pump (retrying every `retry_every`) and the
-/// inbound loop. While `paused` holds, parcels are neither sent nor taken (senders
+/// inbound loop. While sync is paused, parcels are neither sent nor taken (senders
 /// keep them and retry). Both end when the network stops; await the handles to know they
 /// released the node.
-pub fn start(
-    net: NetHandle,
-    people: People,
-    retry_every: Duration,
-    paused: Arc<AtomicBool>,
-) -> Vec<JoinHandle<()>> {
-    let courier = NetCourier::new(net.clone(), people.clone(), paused.clone());
+pub fn start(net: NetHandle, people: People, retry_every: Duration) -> Vec<JoinHandle<()>> {
+    let courier = NetCourier::new(net.clone(), people.clone());
     let mut tasks = Vec::new();
     if let Some(mut inbound) = net.inbound() {
         let p = people.clone();
@@ -312,7 +304,7 @@ pub fn start(
                     continue; // dropping the reply answers with an error
                 }
                 let p = p.clone();
-                let paused = paused.load(Ordering::Relaxed);
+                let paused = n.sync_paused();
                 tokio::spawn(async move {
                     let answer = if paused {
                         Answer::Retry("sync is paused".into())
