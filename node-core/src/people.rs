@@ -25,7 +25,7 @@
 //!
 //! Architecture: `api → people → (social, org) → mimei → (store, identity)`.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -57,6 +57,13 @@ pub const HISTORY_PART_BYTES: usize = 256 * 1024;
 pub const MAX_PENDING: usize = 10_000;
 /// `app_type` of the Mimei holding parcels not yet taken by their recipient.
 pub const COURIER_APP_TYPE: &str = "leither/courier";
+/// Most parcels this node keeps for one offline friend of a friend (see [`People::keep`]).
+pub const MAX_KEPT_PER_USER: usize = 1000;
+/// Largest parcel a node keeps for somebody else (a DM, request or org record fits).
+pub const MAX_KEPT_BYTES: usize = 256 * 1024;
+
+/// To how many friends an undelivered parcel is handed over for keeping.
+pub const MAX_KEEPERS: usize = 3;
 
 /// What went wrong.
 #[derive(Debug, thiserror::Error)]
@@ -130,6 +137,9 @@ pub struct Outbound {
     pub parcel: Vec<u8>,
     /// Key in the courier Mimei while it waits for its recipient (sends to a user).
     queued: Option<String>,
+    /// Another user's parcel this node keeps for its recipient ([`People::keep`]):
+    /// sent on, never handed to further keepers.
+    relayed: bool,
 }
 
 /// How a recipient node answered a parcel.
@@ -156,6 +166,14 @@ pub trait Courier: Send + Sync {
     /// at most ~10 s); the parcel is kept and sent again later.
     fn send(&self, to: UserId, parcel: Vec<u8>)
     -> CourierFuture<'_, Result<Delivery, Unreachable>>;
+    /// Hand `parcel` (this user's, for a user found unreachable) to a node of `keeper`,
+    /// a friend, whose [`People::keep`] holds it and sends it on; resolve with that
+    /// node's answer.
+    fn hand_over(
+        &self,
+        keeper: UserId,
+        parcel: Vec<u8>,
+    ) -> CourierFuture<'_, Result<Delivery, Unreachable>>;
     /// Publish `parcel` on the org's topic (best effort).
     fn publish(&self, org: OrgId, parcel: Vec<u8>) -> CourierFuture<'_, Result<(), Unreachable>>;
     /// Listen on the org's topic from now on (idempotent); what arrives goes to
@@ -214,6 +232,9 @@ struct Inner {
     orgs: Orgs,
     queue: OwnedDb,
     pending: Mutex<VecDeque<Outbound>>,
+    /// Time part of the last courier queue key: strictly increasing, so parcels to one
+    /// user go out in the order they were queued, also after a restart's rescan.
+    last_key_ms: Mutex<u64>,
     wake: Notify,
     events: broadcast::Sender<OrgEvent>,
 }
@@ -258,6 +279,7 @@ impl People {
                 orgs,
                 queue,
                 pending: Mutex::new(VecDeque::new()),
+                last_key_ms: Mutex::new(0),
                 wake: Notify::new(),
                 events,
             }),
@@ -307,16 +329,29 @@ impl People {
             .map_err(|e| PeopleError::Invalid(e.to_string()))
     }
 
+    /// A new courier queue key under `prefix` (`q/` own parcels, `k/` kept for others).
+    fn queue_key(&self, prefix: &str, to: &UserId) -> Result<String> {
+        let ms = {
+            let mut last = self
+                .inner
+                .last_key_ms
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            *last = now_ms().max(*last + 1);
+            *last
+        };
+        Ok(format!(
+            "{prefix}{to}/{ms:013}/{}",
+            BASE64URL_NOPAD.encode(&random16()?)
+        ))
+    }
+
     /// Queue `record` for `to`. `keep`: persist until a node of the recipient took it.
     fn enqueue(&self, to: Target, record: &Record, keep: bool) -> Result<()> {
         let parcel = self.parcel(to, record)?;
         let queued = match (keep, to) {
             (true, Target::User(u)) => {
-                let key = format!(
-                    "q/{u}/{:013}/{}",
-                    now_ms(),
-                    BASE64URL_NOPAD.encode(&random16()?)
-                );
+                let key = self.queue_key("q/", &u)?;
                 self.inner
                     .queue
                     .write(&[(key.clone(), Some(parcel.clone()))])?;
@@ -324,7 +359,12 @@ impl People {
             }
             _ => None,
         };
-        self.push(Outbound { to, parcel, queued });
+        self.push(Outbound {
+            to,
+            parcel,
+            queued,
+            relayed: false,
+        });
         Ok(())
     }
 
@@ -401,27 +441,44 @@ impl People {
     /// A node of the recipient took `o` (or refused it for good): stop keeping it.
     pub fn delivered(&self, o: &Outbound) -> Result<()> {
         if let Some(k) = &o.queued {
-            self.inner.queue.write(&[(k.clone(), None)])?;
+            let mut ops = vec![(k.clone(), None)];
+            if o.relayed
+                && let (Target::User(to), Ok(digest)) = (o.to, Self::body_digest(&o.parcel))
+            {
+                ops.push((format!("m/{to}/{}", BASE64URL_NOPAD.encode(&digest)), None));
+            }
+            self.inner.queue.write(&ops)?;
         }
         Ok(())
     }
 
-    /// Queue again everything not yet taken: kept parcels and the social outbox.
+    /// The body digest a parcel's verified header names: the same for every resend of
+    /// one direct message.
+    pub fn body_digest(parcel: &[u8]) -> Result<[u8; 32]> {
+        Ok(Self::open_parcel(parcel)?.0.body)
+    }
+
+    /// Queue again everything not yet taken: this user's parcels, the parcels kept for
+    /// offline friends, and the social outbox.
     pub fn requeue(&self) -> Result<usize> {
         let mut n = 0;
-        for (k, v) in self.inner.queue.scan("q/", None)? {
-            let to: UserId = k
-                .split('/')
-                .nth(1)
-                .and_then(|u| u.parse().ok())
-                .ok_or_else(|| MimeiError::Corrupt(format!("courier key {k}")))?;
-            self.push(Outbound {
-                to: Target::User(to),
-                parcel: v,
-                queued: Some(k),
-            });
-            n += 1;
+        for prefix in ["q/", "k/"] {
+            for (k, v) in self.inner.queue.scan(prefix, None)? {
+                let to: UserId = k
+                    .split('/')
+                    .nth(1)
+                    .and_then(|u| u.parse().ok())
+                    .ok_or_else(|| MimeiError::Corrupt(format!("courier key {k}")))?;
+                self.push(Outbound {
+                    to: Target::User(to),
+                    parcel: v,
+                    queued: Some(k),
+                    relayed: prefix == "k/",
+                });
+                n += 1;
+            }
         }
+
         for o in self.inner.social.outbox()? {
             self.send_social(o)?;
             n += 1;
@@ -454,6 +511,17 @@ impl People {
     /// check it is for this user (or an org topic), then hand the record to the social
     /// or org layer, which verify it again on its own terms. Replies are queued.
     pub fn receive(&self, bytes: &[u8]) -> Result<()> {
+        let (h, body) = Self::open_parcel(bytes)?;
+        if h.from == self.inner.me {
+            return Ok(()); // our own, echoed back by a topic
+        }
+        let record: Record = postcard::from_bytes(&body)
+            .map_err(|e| PeopleError::Rejected(format!("malformed record: {e}")))?;
+        self.take(h, record)
+    }
+
+    /// Size, signature (by the sender named in it) and body digest of a parcel.
+    fn open_parcel(bytes: &[u8]) -> Result<(ParcelHeader, Vec<u8>)> {
         if bytes.len() > MAX_PARCEL_BYTES {
             return Err(PeopleError::TooLarge {
                 what: "parcel",
@@ -478,11 +546,97 @@ impl People {
                 "parcel body does not match its header".into(),
             ));
         }
-        if h.from == self.inner.me {
-            return Ok(()); // our own, echoed back by a topic
+        Ok((h, p.body))
+    }
+
+    fn is_friend(&self, user: &UserId) -> Result<bool> {
+        Ok(self
+            .inner
+            .social
+            .friend(user)?
+            .is_some_and(|f| f.state == FriendState::Friend))
+    }
+
+    /// Keep a parcel for an offline friend (store-and-forward through mutual friends):
+    /// a friend of this user who could not reach another friend of this user hands the
+    /// parcel over, and this node sends it on, from its own courier queue (`k/…`), until
+    /// a node of the recipient took it. The parcel stays signed by its sender end to
+    /// end (a direct message inside stays sealed to its recipient), so the keeper can
+    /// neither read a DM nor alter anything. Refused unless sender and recipient are
+    /// both friends of this user; the same body is kept once; at most
+    /// [`MAX_KEPT_PER_USER`] parcels per recipient.
+    pub fn keep(&self, bytes: &[u8]) -> Result<()> {
+        let (h, _) = Self::open_parcel(bytes)?;
+        let Target::User(to) = h.to else {
+            return Err(PeopleError::Rejected(
+                "only parcels to a user are kept".into(),
+            ));
+        };
+        if to == self.inner.me {
+            return self.receive(bytes);
         }
-        let record: Record = postcard::from_bytes(&p.body)
-            .map_err(|e| PeopleError::Rejected(format!("malformed record: {e}")))?;
+        if h.from == self.inner.me || !self.is_friend(&h.from)? || !self.is_friend(&to)? {
+            return Err(PeopleError::Rejected(
+                "parcels are kept only between two friends of this user".into(),
+            ));
+        }
+        let mark = format!("m/{to}/{}", BASE64URL_NOPAD.encode(&h.body));
+        if self.inner.queue.get(&mark)?.is_some() {
+            return Ok(());
+        }
+        if bytes.len() > MAX_KEPT_BYTES {
+            return Err(PeopleError::TooLarge {
+                what: "parcel to keep",
+                len: bytes.len(),
+                max: MAX_KEPT_BYTES,
+            });
+        }
+        // One mark per parcel held (removed when delivered): counting them is cheap.
+        let held = self
+            .inner
+            .queue
+            .scan(&format!("m/{to}/"), Some(MAX_KEPT_PER_USER))?
+            .len();
+        if held >= MAX_KEPT_PER_USER {
+            return Err(PeopleError::Rejected(format!(
+                "already keeping {held} parcels for {to}"
+            )));
+        }
+        let key = self.queue_key("k/", &to)?;
+        self.inner.queue.write(&[
+            (key.clone(), Some(bytes.to_vec())),
+            (mark, Some(now_ms().to_be_bytes().to_vec())),
+        ])?;
+        self.push(Outbound {
+            to: Target::User(to),
+            parcel: bytes.to_vec(),
+            queued: Some(key),
+            relayed: true,
+        });
+        Ok(())
+    }
+
+    /// How many parcels this node keeps for offline friends.
+    pub fn kept(&self) -> Result<usize> {
+        Ok(self.inner.queue.scan("m/", None)?.len())
+    }
+
+    /// Friends who may keep a parcel for `to` while `to` is unreachable (they accept it
+    /// only if `to` is their friend too).
+    pub fn keepers(&self, to: &UserId) -> Result<Vec<UserId>> {
+        Ok(self
+            .inner
+            .social
+            .friends()?
+            .into_iter()
+            .filter(|f| f.state == FriendState::Friend && f.user != *to)
+            .map(|f| f.user)
+            .take(MAX_KEEPERS)
+            .collect())
+    }
+
+    /// Hand the record of an opened parcel to the social or org layer.
+    fn take(&self, h: ParcelHeader, record: Record) -> Result<()> {
         match (h.to, record) {
             (Target::User(u), _) if u != self.inner.me => Err(PeopleError::Rejected(
                 "parcel addressed to another user".into(),
@@ -847,6 +1001,43 @@ pub async fn pump(people: People, courier: Arc<dyn Courier>) {
     pump_every(people, courier, RETRY_EVERY).await
 }
 
+/// Store-and-forward: give a parcel `to` could not take to up to [`MAX_KEEPERS`]
+/// friends (each keeps it only if `to` is their friend too), once per parcel and
+/// keeper. The sender keeps its own copy and goes on retrying; the recipient stores a
+/// message once however many copies reach it.
+async fn hand_over(
+    people: &People,
+    courier: &dyn Courier,
+    to: UserId,
+    parcel: &[u8],
+    handed: &mut HashSet<([u8; 32], UserId)>,
+) {
+    let Ok(digest) = People::body_digest(parcel) else {
+        return;
+    };
+    let p = people.clone();
+    let Ok(Ok(keepers)) = tokio::task::spawn_blocking(move || p.keepers(&to)).await else {
+        return;
+    };
+    if handed.len() > 100_000 {
+        handed.clear();
+    }
+    for k in keepers {
+        if !handed.insert((digest, k)) {
+            continue;
+        }
+        match courier.hand_over(k, parcel.to_vec()).await {
+            Ok(Delivery::Accepted) => tracing::debug!(%to, keeper = %k, "people: parcel kept"),
+            Ok(Delivery::Refused(why)) => {
+                tracing::debug!(%to, keeper = %k, "people: keeper refused: {why}")
+            }
+            Err(_) => {
+                handed.remove(&(digest, k));
+            }
+        }
+    }
+}
+
 /// [`pump`] with another retry period.
 pub async fn pump_every(people: People, courier: Arc<dyn Courier>, retry_every: Duration) {
     let mut subscribed = BTreeSet::new();
@@ -863,6 +1054,8 @@ pub async fn pump_every(people: People, courier: Arc<dyn Courier>, retry_every: 
     let first = retry_every.min(FIRST_RETRY);
     let mut backoff = first;
     let mut next_retry = tokio::time::Instant::now() + retry_every;
+    // (body digest, keeper) pairs already handed over by this process.
+    let mut handed = HashSet::new();
     loop {
         let tick = tokio::select! {
             _ = people.inner.wake.notified() => false,
@@ -895,7 +1088,10 @@ pub async fn pump_every(people: People, courier: Arc<dyn Courier>, retry_every: 
                     }
                     Err(e) => {
                         undelivered = true;
-                        tracing::debug!(to = %u, "people: not delivered yet: {e}")
+                        tracing::debug!(to = %u, "people: not delivered yet: {e}");
+                        if !o.relayed {
+                            hand_over(&people, &*courier, u, &o.parcel, &mut handed).await;
+                        }
                     }
                 },
                 Target::Org(org) => {

@@ -348,3 +348,72 @@ async fn friends_messages_and_orgs_over_the_network() {
     bob.stop().await;
     alice.stop().await;
 }
+
+/// `a` asks `b` to be friends; `b` accepts.
+async fn befriend(a: &Peer, b: &Peer) {
+    let (ai, bi) = (a.id(), b.id());
+    a.people.request_friend(&bi, "").unwrap();
+    until("the friend request arrives", || {
+        b.people
+            .social()
+            .friend(&ai)
+            .unwrap()
+            .is_some_and(|f| f.state == FriendState::Incoming)
+    })
+    .await;
+    b.people.answer(&ai, true).unwrap();
+    until("the answer arrives", || {
+        a.people
+            .social()
+            .friend(&bi)
+            .unwrap()
+            .is_some_and(|f| f.state == FriendState::Friend)
+    })
+    .await;
+}
+
+/// Store-and-forward through a mutual friend: Bob is offline while Alice sends three
+/// messages; Carol (friend of both) keeps them; Alice goes offline too; Bob comes back
+/// and gets them from Carol's node, in order, exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_mutual_friend_delivers_while_sender_and_recipient_were_never_online_together() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let carol = start(dirs[2].path(), &[], "Carol").await;
+    let boot = vec![addr(&carol).await];
+    let mut alice = start(dirs[0].path(), &boot, "Alice").await;
+    let bob = start(dirs[1].path(), &boot, "Bob").await;
+    let (a, b) = (alice.id(), bob.id());
+    befriend(&alice, &bob).await;
+    befriend(&alice, &carol).await;
+    befriend(&carol, &bob).await;
+
+    bob.stop().await;
+    for i in 1..=3 {
+        alice.people.send_message(&b, &format!("kept {i}")).unwrap();
+    }
+    until("Carol keeps Alice's three messages", || {
+        carol.people.kept().unwrap() == 3
+    })
+    .await;
+    alice.stop().await;
+
+    let bob = start(dirs[1].path(), &boot, "Bob").await;
+    let want = ["kept 1", "kept 2", "kept 3"];
+    until("Bob gets them from Carol", || bob.texts(&a) == want).await;
+    tokio::time::sleep(RETRY * 4).await;
+    assert_eq!(bob.texts(&a), want, "exactly once");
+
+    // Alice returns: Bob's receipts reach her (directly or kept by Carol, since Alice
+    // was offline when Bob sent them), her outbox empties, Carol holds nothing more,
+    // nothing is doubled.
+    alice = start(dirs[0].path(), &boot, "Alice").await;
+    until("Alice's outbox empties and Carol lets go", || {
+        alice.people.social().outbox().unwrap().is_empty() && carol.people.kept().unwrap() == 0
+    })
+    .await;
+    assert_eq!(bob.texts(&a), want);
+
+    alice.stop().await;
+    bob.stop().await;
+    carol.stop().await;
+}

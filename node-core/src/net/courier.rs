@@ -37,6 +37,9 @@ use crate::people::{
 
 /// The app-message kind parcels travel under.
 pub const PARCEL_KIND: &str = "leither/parcel";
+/// The app-message kind of a parcel handed to a friend's node to keep for its
+/// recipient ([`People::keep`]).
+pub const KEEP_KIND: &str = "leither/parcel-keep";
 /// How long one delivery attempt may take in all.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Publishing a topic message is tried this many times, every 0.5 s.
@@ -136,7 +139,12 @@ impl NetCourier {
         self.nodes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    async fn deliver(&self, to: UserId, parcel: Vec<u8>) -> Result<Delivery, Unreachable> {
+    async fn deliver(
+        &self,
+        to: UserId,
+        kind: &str,
+        parcel: Vec<u8>,
+    ) -> Result<Delivery, Unreachable> {
         self.check_paused()?;
         let nodes = self.nodes_of(&to).await;
         if nodes.is_empty() {
@@ -144,8 +152,7 @@ impl NetCourier {
         }
         let mut last = String::new();
         for n in nodes {
-            match tokio::time::timeout(SEND_TIMEOUT, self.net.send(&n, PARCEL_KIND, parcel.clone()))
-                .await
+            match tokio::time::timeout(SEND_TIMEOUT, self.net.send(&n, kind, parcel.clone())).await
             {
                 Ok(Ok(reply)) => match Answer::decode(&reply) {
                     Answer::Ok => return Ok(Delivery::Accepted),
@@ -168,7 +175,15 @@ impl Courier for NetCourier {
         to: UserId,
         parcel: Vec<u8>,
     ) -> CourierFuture<'_, Result<Delivery, Unreachable>> {
-        Box::pin(self.deliver(to, parcel))
+        Box::pin(self.deliver(to, PARCEL_KIND, parcel))
+    }
+
+    fn hand_over(
+        &self,
+        keeper: UserId,
+        parcel: Vec<u8>,
+    ) -> CourierFuture<'_, Result<Delivery, Unreachable>> {
+        Box::pin(self.deliver(keeper, KEEP_KIND, parcel))
     }
 
     fn publish(&self, org: OrgId, parcel: Vec<u8>) -> CourierFuture<'_, Result<(), Unreachable>> {
@@ -300,9 +315,11 @@ pub fn start(net: NetHandle, people: People, retry_every: Duration) -> Vec<JoinH
                     _ = n.closed() => return,
                     m = inbound.recv() => match m { Some(m) => m, None => return },
                 };
-                if msg.kind != PARCEL_KIND {
-                    continue; // dropping the reply answers with an error
-                }
+                let keep = match msg.kind.as_str() {
+                    PARCEL_KIND => false,
+                    KEEP_KIND => true,
+                    _ => continue, // dropping the reply answers with an error
+                };
                 let p = p.clone();
                 let paused = n.sync_paused();
                 tokio::spawn(async move {
@@ -312,7 +329,11 @@ pub fn start(net: NetHandle, people: People, retry_every: Duration) -> Vec<JoinH
                         Answer::Refused("parcel too large".into())
                     } else {
                         let body = msg.body;
-                        match tokio::task::spawn_blocking(move || p.receive(&body)).await {
+                        let r = tokio::task::spawn_blocking(move || {
+                            if keep { p.keep(&body) } else { p.receive(&body) }
+                        });
+                        match r.await {
+
                             Ok(r) => Answer::of(r),
                             Err(e) => Answer::Retry(e.to_string()),
                         }

@@ -375,6 +375,25 @@ impl Courier for TableCourier {
         })
     }
 
+    fn hand_over(
+        &self,
+        keeper: UserId,
+        parcel: Vec<u8>,
+    ) -> CourierFuture<'_, Result<Delivery, Unreachable>> {
+        Box::pin(async move {
+            let Some((p, online)) = self.peers.iter().find(|(p, _)| p.me() == keeper) else {
+                return Err(Unreachable("unknown user".into()));
+            };
+            if !online.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(Unreachable("offline".into()));
+            }
+            Ok(match p.keep(&parcel) {
+                Ok(()) => Delivery::Accepted,
+                Err(e) => Delivery::Refused(e.to_string()),
+            })
+        })
+    }
+
     fn publish(&self, _org: OrgId, parcel: Vec<u8>) -> CourierFuture<'_, Result<(), Unreachable>> {
         Box::pin(async move {
             for (p, online) in &self.peers {
@@ -434,4 +453,123 @@ async fn pump_sends_retries_until_taken_and_subscribes() {
     assert_eq!(*to_bob.subscribed.lock().unwrap(), vec![org]);
     a.abort();
     b.abort();
+}
+
+#[test]
+fn a_friend_keeps_parcels_only_between_its_friends_and_each_once() {
+    let (alice, bob, carol, dave) = (user("Alice"), user("Bob"), user("Carol"), user("Dave"));
+    befriend(&alice, &bob);
+    befriend(&alice, &carol);
+    let dm = |text: &str| {
+        alice.people.send_message(&bob.id(), text).unwrap();
+        alice.people.take_outgoing().pop().unwrap().parcel
+    };
+    let first = dm("one");
+    // Carol is Alice's friend but not Bob's: she does not keep it.
+    assert!(matches!(
+        carol.people.keep(&first),
+        Err(PeopleError::Rejected(_))
+    ));
+    befriend(&carol, &bob);
+    carol.people.keep(&first).unwrap();
+    // The same message sent again (a new parcel, same body) is kept once.
+    alice.people.requeue().unwrap();
+    let again = alice
+        .people
+        .take_outgoing()
+        .into_iter()
+        .find(|o| o.to == Target::User(bob.id()))
+        .unwrap()
+        .parcel;
+    assert_ne!(again, first);
+    carol.people.keep(&again).unwrap();
+    assert_eq!(carol.people.kept().unwrap(), 1);
+    // A tampered parcel and a stranger's parcel are refused.
+    let mut bad = first.clone();
+    let n = bad.len();
+    bad[n - 1] ^= 1;
+    assert!(carol.people.keep(&bad).is_err());
+    befriend(&dave, &bob);
+    dave.people.send_message(&bob.id(), "hi").unwrap();
+    let from_dave = dave.people.take_outgoing().pop().unwrap().parcel;
+    assert!(carol.people.keep(&from_dave).is_err());
+    // Carol sends it on; Bob stores it once although two copies reach him.
+    let out = carol.people.take_outgoing();
+    assert_eq!(out.len(), 1);
+    bob.people.receive(&out[0].parcel).unwrap();
+    bob.people.receive(&again).unwrap();
+    carol.people.delivered(&out[0]).unwrap();
+    assert_eq!(carol.people.kept().unwrap(), 0);
+    let got = bob.people.conversation(&alice.id(), None, 10).unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].text, "one");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mutual_friend_delivers_while_the_sender_is_offline() {
+    let (alice, bob, carol) = (user("Alice"), user("Bob"), user("Carol"));
+    befriend(&alice, &bob);
+    befriend(&alice, &carol);
+    befriend(&bob, &carol);
+    let online = |on: bool| Arc::new(std::sync::atomic::AtomicBool::new(on));
+    let (alice_on, bob_on, carol_on) = (online(true), online(false), online(true));
+    let table = |ps: Vec<(&User, &Arc<std::sync::atomic::AtomicBool>)>| {
+        Arc::new(TableCourier {
+            peers: ps
+                .into_iter()
+                .map(|(u, o)| (u.people.clone(), o.clone()))
+                .collect(),
+            subscribed: Mutex::new(Vec::new()),
+        })
+    };
+    let tick = Duration::from_millis(100);
+    let a = tokio::spawn(pump_every(
+        alice.people.clone(),
+        table(vec![(&bob, &bob_on), (&carol, &carol_on)]),
+        tick,
+    ));
+    let c = tokio::spawn(pump_every(
+        carol.people.clone(),
+        table(vec![(&bob, &bob_on), (&alice, &alice_on)]),
+        tick,
+    ));
+    for i in 1..=3 {
+        alice
+            .people
+            .send_message(&bob.id(), &format!("m{i}"))
+            .unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while carol.people.kept().unwrap() < 3 {
+        assert!(std::time::Instant::now() < deadline, "Carol keeps nothing");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Alice goes offline (her pump stops); Bob comes back and gets all from Carol.
+    a.abort();
+    alice_on.store(false, std::sync::atomic::Ordering::SeqCst);
+    bob_on.store(true, std::sync::atomic::Ordering::SeqCst);
+    let texts = || -> Vec<String> {
+        bob.people
+            .conversation(&alice.id(), None, 10)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.text)
+            .collect()
+    };
+    while texts().len() < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not delivered by Carol"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(texts(), ["m1", "m2", "m3"]);
+    while carol.people.kept().unwrap() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Carol still keeps them"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    c.abort();
 }
