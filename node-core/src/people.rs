@@ -84,6 +84,10 @@ pub enum PeopleError {
     Rejected(String),
     #[error("no such user: {0}")]
     UnknownUser(UserId),
+    /// An org parcel under a chat key this node does not hold (yet): not the sender's
+    /// fault, so not held against it.
+    #[error("no chat key of epoch {epoch} for org {org}")]
+    NoKey { org: OrgId, epoch: u32 },
     #[error(transparent)]
     Mimei(#[from] MimeiError),
     #[error(transparent)]
@@ -128,6 +132,21 @@ impl SignedRecord for ParcelHeader {
 struct Parcel {
     header: Vec<u8>,
     body: Vec<u8>,
+}
+
+/// The body of a parcel on an org's topic: the record encrypted with the org's chat
+/// key of `epoch` ([`crate::org`]), bound to the org and epoch.
+#[derive(Serialize, Deserialize)]
+struct OrgBox {
+    epoch: u32,
+    sealed: Vec<u8>,
+}
+
+fn org_box_aad(org: &OrgId, epoch: u32) -> Vec<u8> {
+    let mut a = b"leither/org-topic/v1".to_vec();
+    a.extend_from_slice(org.as_bytes());
+    a.extend_from_slice(&epoch.to_be_bytes());
+    a
 }
 
 /// A parcel waiting for the network.
@@ -315,9 +334,19 @@ impl People {
 
     // ---- parcels and the queue ----
 
-    fn parcel(&self, to: Target, record: &Record) -> Result<Vec<u8>> {
-        let body =
+    /// Sign and wrap `record` for `to`; `None` for an org whose chat key this node does
+    /// not hold yet (nothing can go on its topic).
+    fn parcel(&self, to: Target, record: &Record) -> Result<Option<Vec<u8>>> {
+        let mut body =
             postcard::to_allocvec(record).map_err(|e| PeopleError::Invalid(e.to_string()))?;
+        if let Target::Org(org) = to {
+            let Some((epoch, key)) = self.inner.orgs.chat_key(&org)? else {
+                return Ok(None);
+            };
+            let sealed = crate::identity::encrypt(&key, &body, &org_box_aad(&org, epoch))?;
+            body = postcard::to_allocvec(&OrgBox { epoch, sealed })
+                .map_err(|e| PeopleError::Invalid(e.to_string()))?;
+        }
         let header = ParcelHeader {
             from: self.inner.me,
             to,
@@ -326,6 +355,7 @@ impl People {
         };
         let header = Signed::sign(self.inner.keys.user_keypair(), &header)?.to_bytes();
         postcard::to_allocvec(&Parcel { header, body })
+            .map(Some)
             .map_err(|e| PeopleError::Invalid(e.to_string()))
     }
 
@@ -348,7 +378,10 @@ impl People {
 
     /// Queue `record` for `to`. `keep`: persist until a node of the recipient took it.
     fn enqueue(&self, to: Target, record: &Record, keep: bool) -> Result<()> {
-        let parcel = self.parcel(to, record)?;
+        let Some(parcel) = self.parcel(to, record)? else {
+            tracing::debug!(?to, "people: no chat key yet; not published");
+            return Ok(());
+        };
         let queued = match (keep, to) {
             (true, Target::User(u)) => {
                 let key = self.queue_key("q/", &u)?;
@@ -515,9 +548,28 @@ impl People {
         if h.from == self.inner.me {
             return Ok(()); // our own, echoed back by a topic
         }
+        let body = match h.to {
+            Target::Org(org) => self.open_org_box(&org, &body)?,
+            Target::User(_) => body,
+        };
         let record: Record = postcard::from_bytes(&body)
             .map_err(|e| PeopleError::Rejected(format!("malformed record: {e}")))?;
         self.take(h, record)
+    }
+
+    fn open_org_box(&self, org: &OrgId, body: &[u8]) -> Result<Vec<u8>> {
+        let b: OrgBox = postcard::from_bytes(body)
+            .map_err(|e| PeopleError::Rejected(format!("malformed org parcel: {e}")))?;
+        let key = self
+            .inner
+            .orgs
+            .chat_key_of(org, b.epoch)?
+            .ok_or(PeopleError::NoKey {
+                org: *org,
+                epoch: b.epoch,
+            })?;
+        crate::identity::decrypt(&key, &b.sealed, &org_box_aad(org, b.epoch))
+            .map_err(|e| PeopleError::Rejected(format!("org parcel: {e}")))
     }
 
     /// Size, signature (by the sender named in it) and body digest of a parcel.

@@ -319,6 +319,11 @@ async fn friends_messages_and_orgs_over_the_network() {
     })
     .await
     .expect("Dave's node sees the topic traffic");
+    assert!(
+        !real.windows(b"last one".len()).any(|w| w == b"last one"),
+        "a subscribed outsider reads the org chat"
+    );
+
     let mut tampered = real.clone();
     let n = tampered.len();
     tampered[n - 3] ^= 1; // inside the chat text

@@ -83,6 +83,8 @@ impl From<PeopleError> for ApiError {
             PeopleError::TooLarge { .. } => (S::PAYLOAD_TOO_LARGE, "too_large"),
             PeopleError::Rejected(_) => (S::UNPROCESSABLE_ENTITY, "rejected"),
             PeopleError::UnknownUser(_) => (S::NOT_FOUND, "unknown_user"),
+            PeopleError::NoKey { .. } => (S::CONFLICT, "no_chat_key"),
+
             PeopleError::Mimei(m) => return m.into(),
             PeopleError::Identity(_) => (S::INTERNAL_SERVER_ERROR, "identity_error"),
         };

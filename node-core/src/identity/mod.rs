@@ -47,7 +47,9 @@ pub use keyfile::{KEY_FILE_NAME, KdfParams};
 pub use keys::{Keypair, verify};
 pub use keystore::{BackendKind, KEYRING_SERVICE, KeyBackend, Passphrase, PassphrasePurpose};
 pub use phrase::{PHRASE_WORDS, RecoveryPhrase, USER_KEY_CONTEXT};
-pub use seal::{ENCRYPTION_KEY_CONTEXT, EncryptionKey, EncryptionPublicKey, seal};
+pub use seal::{
+    ENCRYPTION_KEY_CONTEXT, EncryptionKey, EncryptionPublicKey, decrypt, encrypt, seal,
+};
 pub use signed::{
     Domain, ENVELOPE_VERSION, MAX_ENVELOPE_BYTES, MAX_PAYLOAD_BYTES, MAX_TAG_BYTES, Signed,
     SignedRecord,

@@ -62,18 +62,7 @@ impl EncryptionKey {
             return Err(IdentityError::Sealed("degenerate ephemeral key".into()));
         }
         let key = box_key(eph.as_bytes(), &self.public(), shared.as_bytes());
-        let cipher = XChaCha20Poly1305::new(&(*key).into());
-        let mut nonce = [0u8; 24];
-        nonce.copy_from_slice(&sealed[32..56]);
-        cipher
-            .decrypt(
-                &XNonce::from(nonce),
-                Payload {
-                    msg: &sealed[56..],
-                    aad,
-                },
-            )
-            .map_err(|_| IdentityError::Sealed("cannot open: not for this key, or altered".into()))
+        decrypt(&key, &sealed[32..], aad)
     }
 }
 
@@ -108,6 +97,15 @@ pub fn seal(
         return Err(IdentityError::Sealed("recipient key is degenerate".into()));
     }
     let key = box_key(eph.as_bytes(), to, shared.as_bytes());
+    let mut out = Vec::with_capacity(OVERHEAD + plaintext.len());
+    out.extend_from_slice(eph.as_bytes());
+    out.extend_from_slice(&encrypt(&key, plaintext, aad)?);
+    Ok(out)
+}
+
+/// Encrypt under a shared secret key (an org's chat key): `24-byte random nonce ‖
+/// XChaCha20-Poly1305 ciphertext`, bound to `aad`.
+pub fn encrypt(key: &[u8; 32], plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, IdentityError> {
     let mut nonce = [0u8; 24];
     nonce.copy_from_slice(&random_32()?[..24]);
     let ct = XChaCha20Poly1305::new(&(*key).into())
@@ -119,11 +117,28 @@ pub fn seal(
             },
         )
         .map_err(|_| IdentityError::Sealed("encryption failed".into()))?;
-    let mut out = Vec::with_capacity(OVERHEAD + plaintext.len());
-    out.extend_from_slice(eph.as_bytes());
+    let mut out = Vec::with_capacity(24 + ct.len());
     out.extend_from_slice(&nonce);
     out.extend_from_slice(&ct);
     Ok(out)
+}
+
+/// Open what [`encrypt`] made with the same key and `aad`.
+pub fn decrypt(key: &[u8; 32], boxed: &[u8], aad: &[u8]) -> Result<Vec<u8>, IdentityError> {
+    if boxed.len() < 24 + 16 {
+        return Err(IdentityError::Sealed("ciphertext is too short".into()));
+    }
+    let mut nonce = [0u8; 24];
+    nonce.copy_from_slice(&boxed[..24]);
+    XChaCha20Poly1305::new(&(*key).into())
+        .decrypt(
+            &XNonce::from(nonce),
+            Payload {
+                msg: &boxed[24..],
+                aad,
+            },
+        )
+        .map_err(|_| IdentityError::Sealed("cannot open: not for this key, or altered".into()))
 }
 
 #[cfg(test)]

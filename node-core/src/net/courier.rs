@@ -291,9 +291,9 @@ impl Answer {
     fn of(r: Result<(), PeopleError>) -> Answer {
         match r {
             Ok(()) => Answer::Ok,
-            Err(e @ (PeopleError::Mimei(_) | PeopleError::Identity(_))) => {
-                Answer::Retry(e.to_string())
-            }
+            Err(
+                e @ (PeopleError::Mimei(_) | PeopleError::Identity(_) | PeopleError::NoKey { .. }),
+            ) => Answer::Retry(e.to_string()),
             Err(e) => Answer::Refused(e.to_string()),
         }
     }

@@ -15,6 +15,13 @@
 //! current `charter`, `info` and `members` (signed bytes), the creator's `nonce`,
 //! pending `join/<user>` applications (admins) and the chat history
 //! `chat/<time>/<id>` — so every member's node keeps the history (O3).
+//!
+//! **Chat key.** Everything on the org's topic is encrypted with a secret key every
+//! member holds (`key/<epoch>`, see `People`), so a node that merely subscribes to the
+//! topic reads nothing. The creator makes epoch 1; an admin approving a member seals
+//! the current key to the member's encryption key (from the application, then in the
+//! signed member list) and sends it as [`OrgMessage::Key`]; removing a member makes a
+//! new epoch, sealed to each remaining member, so the removed one cannot read on.
 
 pub mod wire;
 
@@ -55,6 +62,17 @@ pub enum OrgError {
 
 pub type Result<T, E = OrgError> = std::result::Result<T, E>;
 
+/// A stored chat key: `org/<org>/key/<epoch>` → 32 bytes.
+fn key_entry(k: &str, v: &[u8]) -> Result<(u32, [u8; 32])> {
+    let epoch = k.rsplit('/').next().and_then(|e| e.parse().ok());
+    match (epoch, <[u8; 32]>::try_from(v)) {
+        (Some(e), Ok(key)) => Ok((e, key)),
+        _ => Err(OrgError::Mimei(MimeiError::Corrupt(format!(
+            "chat key {k}"
+        )))),
+    }
+}
+
 /// What travels between members' nodes.
 #[derive(Serialize, Deserialize)]
 pub enum OrgMessage {
@@ -72,6 +90,22 @@ pub enum OrgMessage {
         org: OrgId,
         messages: Vec<Signed<ChatMessage>>,
     },
+    /// The org's chat key of `epoch`, sealed by an admin to the recipient
+    /// ([`key_aad`] binds org, epoch and recipient).
+    Key {
+        org: OrgId,
+        epoch: u32,
+        sealed: Vec<u8>,
+    },
+}
+
+/// What a sealed chat key is bound to.
+pub fn key_aad(org: &OrgId, epoch: u32, to: &UserId) -> Vec<u8> {
+    let mut a = b"leither/org-key/v1".to_vec();
+    a.extend_from_slice(org.as_bytes());
+    a.extend_from_slice(&epoch.to_be_bytes());
+    a.extend_from_slice(to.as_bytes());
+    a
 }
 
 impl OrgMessage {
@@ -99,7 +133,9 @@ impl OrgMessage {
             OrgMessage::Members(s) => peek(s.payload_bytes()),
             OrgMessage::Join(s) => peek(s.payload_bytes()),
             OrgMessage::Chat(s) => peek(s.payload_bytes()),
-            OrgMessage::HistoryRequest { org, .. } | OrgMessage::History { org, .. } => Some(*org),
+            OrgMessage::HistoryRequest { org, .. }
+            | OrgMessage::History { org, .. }
+            | OrgMessage::Key { org, .. } => Some(*org),
         }
     }
 }
@@ -263,6 +299,7 @@ impl Orgs {
             user: self.me,
             role: OrgRole::Admin,
             name: String::new(),
+            enc: self.keys.encryption_key().public(),
         };
         let members = Signed::sign(
             self.keys.user_keypair(),
@@ -285,6 +322,10 @@ impl Orgs {
         )?;
         wire::check_info(&info, &charter.verify()?, None)?;
         self.write(vec![
+            (
+                format!("org/{org}/key/{:010}", 1),
+                Some(random::<32>()?.to_vec()),
+            ),
             (format!("org/{org}/nonce"), Some(nonce.to_vec())),
             (format!("org/{org}/charter"), Some(charter.to_bytes())),
             (format!("org/{org}/members"), Some(members.to_bytes())),
@@ -375,6 +416,7 @@ impl Orgs {
             name: name.to_string(),
             note: note.to_string(),
             time: now_ms(),
+            enc: self.keys.encryption_key().public(),
         };
         let signed = Signed::sign(self.keys.user_keypair(), &join)?;
         wire::check_join(&org, &signed)?;
@@ -394,17 +436,19 @@ impl Orgs {
             .get(&format!("org/{org}/join/{user}"))?
             .map(|b| signed_from::<JoinRequest>(&b))
             .transpose()?;
-        let name = app
-            .as_ref()
-            .and_then(|a| a.verify().ok())
-            .map(|j| j.name)
-            .unwrap_or_default();
+        let was = m.members.iter().find(|x| x.user == *user).cloned();
+        let (name, enc) = match (app.as_ref().and_then(|a| a.verify().ok()), &was) {
+            (Some(j), _) => (j.name, j.enc),
+            (None, Some(w)) => (w.name.clone(), w.enc),
+            (None, None) => return Err(OrgError::NoApplication(*user)),
+        };
         m.members.retain(|x| x.user != *user);
         if let Some(role) = role {
             m.members.push(Member {
                 user: *user,
                 role,
                 name,
+                enc,
             });
         }
         m.seq += 1;
@@ -415,20 +459,83 @@ impl Orgs {
             (format!("org/{org}/members"), Some(signed.to_bytes())),
             (format!("org/{org}/join/{user}"), None),
         ])?;
-        let mut effects = vec![OrgEffect::Broadcast(
+        let mut effects = Vec::new();
+        if role.is_none() && was.is_some() {
+            // Removed: a new chat key for everyone else, each sent the new list too
+            // (the topic copy is under the new key, which may arrive after it).
+            let (epoch, key) = self.new_chat_key(org)?;
+            for x in m.members.iter().filter(|x| x.user != self.me) {
+                effects.push(OrgEffect::SendTo(
+                    x.user,
+                    self.seal_key(org, epoch, &key, x)?,
+                ));
+                effects.push(OrgEffect::SendTo(
+                    x.user,
+                    OrgMessage::Members(Signed::from_bytes(&signed.to_bytes())?),
+                ));
+            }
+        }
+        effects.push(OrgEffect::Broadcast(
             *org,
             OrgMessage::Members(Signed::from_bytes(&signed.to_bytes())?),
-        )];
-        if role.is_some() && app.is_some() {
-            // The new member gets the records it needs to take part.
+        ));
+        if let (Some(role), None) = (role, &was) {
+            // The new member gets the records it needs to take part, and the chat key.
             let (charter, _) = self.charter(org)?.ok_or(OrgError::Unknown(*org))?;
             effects.push(OrgEffect::SendTo(*user, OrgMessage::Charter(charter)));
             if let Some((info, _)) = self.info(org)? {
                 effects.push(OrgEffect::SendTo(*user, OrgMessage::Info(info)));
             }
+            let (epoch, key) = self.chat_key(org)?.ok_or(OrgError::Unknown(*org))?;
+            let new = Member {
+                user: *user,
+                role,
+                name: String::new(),
+                enc,
+            };
+            effects.push(OrgEffect::SendTo(
+                *user,
+                self.seal_key(org, epoch, &key, &new)?,
+            ));
             effects.push(OrgEffect::SendTo(*user, OrgMessage::Members(signed)));
         }
         Ok(effects)
+    }
+
+    /// The newest chat key of `org` this node holds, with its epoch.
+    pub fn chat_key(&self, org: &OrgId) -> Result<Option<(u32, [u8; 32])>> {
+        let last = self
+            .scan(&format!("org/{org}/key/"))?
+            .into_iter()
+            .next_back();
+        last.map(|(k, v)| key_entry(&k, &v)).transpose()
+    }
+
+    /// The chat key of `org` for `epoch`, if this node holds it.
+    pub fn chat_key_of(&self, org: &OrgId, epoch: u32) -> Result<Option<[u8; 32]>> {
+        let k = format!("org/{org}/key/{epoch:010}");
+        self.get(&k)?
+            .map(|v| key_entry(&k, &v).map(|(_, key)| key))
+            .transpose()
+    }
+
+    fn new_chat_key(&self, org: &OrgId) -> Result<(u32, [u8; 32])> {
+        let epoch = self.chat_key(org)?.map_or(1, |(e, _)| e + 1);
+        let key: [u8; 32] = random()?;
+        self.write(vec![(
+            format!("org/{org}/key/{epoch:010}"),
+            Some(key.to_vec()),
+        )])?;
+        Ok((epoch, key))
+    }
+
+    fn seal_key(&self, org: &OrgId, epoch: u32, key: &[u8; 32], to: &Member) -> Result<OrgMessage> {
+        let sealed = crate::identity::seal(&to.enc, key, &key_aad(org, epoch, &to.user))?;
+        Ok(OrgMessage::Key {
+            org: *org,
+            epoch,
+            sealed,
+        })
     }
 
     /// Turn an application down — admins only.
@@ -729,6 +836,34 @@ impl Orgs {
                     from,
                     OrgMessage::History { org, messages },
                 )])
+            }
+            OrgMessage::Key { epoch, sealed, .. } => {
+                let (Some(from), Some((_, c))) = (from, self.charter(&org)?) else {
+                    return Ok(Vec::new());
+                };
+                if !c.admins.contains(&from) {
+                    return Err(OrgError::Rejected(RuleError::NotAllowed(from)));
+                }
+                if self.chat_key_of(&org, epoch)?.is_some() {
+                    return Ok(Vec::new());
+                }
+                let key = self
+                    .keys
+                    .encryption_key()
+                    .open(&sealed, &key_aad(&org, epoch, &self.me))
+                    .map_err(|e| OrgError::Invalid(format!("chat key: {e}")))?;
+                if key.len() != 32 {
+                    return Err(OrgError::Invalid("chat key of the wrong size".into()));
+                }
+                self.write(vec![(format!("org/{org}/key/{epoch:010}"), Some(key))])?;
+                // With the key, ask for what could not be read without it.
+                if self.my_role(&org)?.is_some() {
+                    return Ok(vec![OrgEffect::Broadcast(
+                        org,
+                        self.catch_up_request(&org)?,
+                    )]);
+                }
+                Ok(Vec::new())
             }
             OrgMessage::History { messages, .. } => {
                 let Some((_, m)) = self.members(&org)? else {

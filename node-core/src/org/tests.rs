@@ -341,7 +341,9 @@ fn records_signed_by_the_wrong_key_are_refused() {
                 user: eve.id(),
                 role: OrgRole::Admin,
                 name: String::new(),
+                enc: eve.orgs.keys.encryption_key().public(),
             }],
+
             seq: 9,
             time: 0,
         },

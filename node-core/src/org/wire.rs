@@ -13,7 +13,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::identity::{Domain, IdentityError, Signed, SignedRecord, UserId};
+use crate::identity::{Domain, EncryptionPublicKey, IdentityError, Signed, SignedRecord, UserId};
+
 use crate::mimei::MimeiId;
 use crate::social::MessageId;
 
@@ -72,8 +73,9 @@ impl SignedRecord for OrgInfo {
 pub struct Member {
     pub user: UserId,
     pub role: OrgRole,
-    #[serde(default)]
     pub name: String,
+    /// Where admins seal the org's chat key to this member.
+    pub enc: EncryptionPublicKey,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,6 +106,8 @@ pub struct JoinRequest {
     pub name: String,
     pub note: String,
     pub time: u64,
+    /// The applicant's encryption key: the chat key is sealed to it on approval.
+    pub enc: EncryptionPublicKey,
 }
 
 impl SignedRecord for JoinRequest {

@@ -573,3 +573,63 @@ async fn a_mutual_friend_delivers_while_the_sender_is_offline() {
     }
     c.abort();
 }
+
+#[test]
+fn org_topic_is_unreadable_without_the_chat_key_and_a_removed_member_loses_it() {
+    let (alice, bob, carol) = (user("Alice"), user("Bob"), user("Carol"));
+    let all = [&alice, &bob, &carol];
+    let org = alice.people.create_org("Club", "").unwrap().org;
+    for u in [&bob, &carol] {
+        let inv = alice.people.org_invite(&org).unwrap();
+        u.people.apply(Some(&inv), None, None, "").unwrap();
+        deliver(&all);
+        alice
+            .people
+            .set_member(&org, &u.id(), Some(OrgRole::Member))
+            .unwrap();
+        deliver(&all);
+    }
+    let chat = |from: &User, text: &str| {
+        from.people.chat(&org, text).unwrap();
+        let out = from.people.take_outgoing();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].to, Target::Org(org));
+        out.into_iter().next().unwrap().parcel
+    };
+    let p = chat(&alice, "members only");
+    let contains = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+    assert!(!contains(&p, b"members only"), "chat travels encrypted");
+    bob.people.receive(&p).unwrap();
+    carol.people.receive(&p).unwrap();
+    // An outsider cannot open it (and is not blamed for it: no key, not a forgery).
+    let dave = user("Dave");
+    assert!(matches!(
+        dave.people.receive(&p),
+        Err(PeopleError::NoKey { .. }) | Err(PeopleError::Rejected(_))
+    ));
+
+    // Carol is removed: Alice and Bob move to a new key Carol never gets.
+    alice.people.set_member(&org, &carol.id(), None).unwrap();
+    deliver(&all);
+    let p = chat(&alice, "after Carol left");
+    assert!(matches!(
+        carol.people.receive(&p),
+        Err(PeopleError::NoKey { epoch: 2, .. })
+    ));
+    bob.people.receive(&p).unwrap();
+    let texts = |u: &User| -> Vec<String> {
+        u.people
+            .orgs()
+            .history(&org, 0, 10)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.text)
+            .collect()
+    };
+    assert_eq!(texts(&bob), ["members only", "after Carol left"]);
+    assert_eq!(texts(&carol), ["members only"]);
+    // Bob (still a member) posts under the new key; Alice reads it.
+    let p = chat(&bob, "still here");
+    alice.people.receive(&p).unwrap();
+    assert_eq!(texts(&alice).last().unwrap(), "still here");
+}
