@@ -949,9 +949,40 @@ impl People {
         if via == self.inner.me {
             return Err(PeopleError::Invalid("apply through another member".into()));
         }
+        self.apply_to(charter, &[via], note)
+    }
+
+    /// Apply to join an org found on the network by its ID alone
+    /// ([`crate::net::NetHandle::find_org`]): the application goes straight to its
+    /// admins (the charter names them; it is verified against the org ID here).
+    pub fn apply_found(&self, org: &OrgId, charter: &[u8], note: &str) -> Result<OrgId> {
+        check_len("note", note, crate::org::wire::MAX_ORG_TEXT)?;
+        let charter: Signed<Charter> = Signed::from_bytes(charter)?;
+        let c = crate::org::wire::check_charter(org, &charter, None)
+            .map_err(|e| PeopleError::Invalid(format!("org charter: {e}")))?;
+        let admins: Vec<UserId> = c
+            .admins
+            .into_iter()
+            .filter(|a| *a != self.inner.me)
+            .collect();
+        if admins.is_empty() {
+            return Err(PeopleError::Invalid("the org has no other admin".into()));
+        }
+        self.apply_to(charter, &admins, note)
+    }
+
+    fn apply_to(&self, charter: Signed<Charter>, vias: &[UserId], note: &str) -> Result<OrgId> {
         let name = self.inner.social.profile()?.name;
         let (org, join) = self.inner.orgs.apply(charter, &name, note)?;
-        self.apply_effects(vec![OrgEffect::SendTo(via, OrgMessage::Join(join))])?;
+        let bytes = join.to_bytes();
+        let mut fx = Vec::new();
+        for via in vias {
+            fx.push(OrgEffect::SendTo(
+                *via,
+                OrgMessage::Join(Signed::from_bytes(&bytes)?),
+            ));
+        }
+        self.apply_effects(fx)?;
         Ok(org)
     }
 

@@ -422,3 +422,78 @@ async fn a_mutual_friend_delivers_while_sender_and_recipient_were_never_online_t
     bob.stop().await;
     carol.stop().await;
 }
+
+/// An org found by its ID alone: its members publish its public records on the DHT;
+/// Bob, who has no invite, looks it up, applies to its admins, is approved and chats.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_org_is_found_by_its_id_alone_and_joined_without_an_invite() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let carol = start(dirs[2].path(), &[], "Carol").await;
+    let boot = vec![addr(&carol).await];
+    let alice = start(dirs[0].path(), &boot, "Alice").await;
+    let bob = start(dirs[1].path(), &boot, "Bob").await;
+    let org = alice
+        .people
+        .create_org("Chess club", "Tuesdays")
+        .unwrap()
+        .org;
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let found = loop {
+        match bob.net.find_org(&org).await {
+            Ok(f) => break f,
+            Err(e) => assert!(Instant::now() < deadline, "org not found: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(found.charter.name, "Chess club");
+    assert_eq!(found.info.about, "Tuesdays");
+    assert_eq!(found.charter.admins, [alice.id()]);
+    assert_eq!(found.members.members.len(), 1);
+
+    bob.people
+        .apply_found(&org, &found.record.charter, "may I?")
+        .unwrap();
+    until("Alice sees Bob's application", || {
+        alice
+            .people
+            .orgs()
+            .view(&org)
+            .unwrap()
+            .applications
+            .iter()
+            .any(|a| a.user == bob.id())
+    })
+    .await;
+    alice
+        .people
+        .set_member(&org, &bob.id(), Some(OrgRole::Member))
+        .unwrap();
+    until("Bob is a member", || {
+        bob.people
+            .orgs()
+            .view(&org)
+            .is_ok_and(|v| v.my_role == Some(OrgRole::Member))
+    })
+    .await;
+    bob.people.chat(&org, "hello chess").unwrap();
+    until("Alice reads Bob's chat", || {
+        alice.chat(&org) == ["hello chess"]
+    })
+    .await;
+    // The published member list follows: Bob is on it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(f) = carol.net.find_org(&org).await
+            && f.members.members.iter().any(|m| m.user == bob.id())
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "member list not republished");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    bob.stop().await;
+    alice.stop().await;
+    carol.stop().await;
+}

@@ -33,7 +33,7 @@ impl From<NetError> for ApiError {
     }
 }
 
-fn net(s: &ApiState) -> Result<NetHandle, ApiError> {
+pub(super) fn net(s: &ApiState) -> Result<NetHandle, ApiError> {
     s.node.net().ok_or_else(|| NetError::NotRunning.into())
 }
 
@@ -78,6 +78,11 @@ fn view(v: &Valid) -> RecordView {
             "name",
             r.name.clone(),
             format!("→ {}", target_text(&r.target)),
+        ),
+        Valid::Org(o) => (
+            "org",
+            o.org.to_string(),
+            format!("{} ({} members)", o.charter.name, o.members.members.len()),
         ),
     };
     RecordView {

@@ -10,6 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{AppJson, AppPath, AppQuery, mimei_id};
+use super::net::net;
 use super::social::{people, user_id};
 use super::{ApiError, ApiState, ErrorBody, blocking};
 use crate::identity::UserId;
@@ -22,6 +23,7 @@ pub(super) fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(list, create))
         .routes(routes!(apply))
         .routes(routes!(info))
+        .routes(routes!(lookup))
         .routes(routes!(invite))
         .routes(routes!(applications))
         .routes(routes!(approve))
@@ -126,11 +128,67 @@ async fn apply(
     let p = people(&s)?;
     let org = b.org.as_deref().map(org_id).transpose()?;
     let via = b.via.as_deref().map(user_id).transpose()?;
+    // By ID alone, an org this node does not know: find it on the DHT, apply to its
+    // admins.
+    if let (None, Some(id), None) = (&b.invite, org, via) {
+        let p2 = p.clone();
+        let known = blocking(move || {
+            Ok(p2
+                .orgs()
+                .charter_record(&id)
+                .map_err(PeopleError::from)?
+                .is_some())
+        })
+        .await?;
+        if !known {
+            let found = net(&s)?.find_org(&id).await?;
+            let charter = found.record.charter;
+            return blocking(move || {
+                let org = p.apply_found(&id, &charter, &b.note)?;
+                Ok((StatusCode::ACCEPTED, Json(Applied { org })))
+            })
+            .await;
+        }
+    }
     blocking(move || {
         let org = p.apply(b.invite.as_deref(), org, via, &b.note)?;
         Ok((StatusCode::ACCEPTED, Json(Applied { org })))
     })
     .await
+}
+
+/// An org found by its ID on the network: its public records (charter, info, members),
+/// as published by its members and verified here.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct FoundOrg {
+    pub org: OrgId,
+    pub name: String,
+    pub about: String,
+    pub creator: UserId,
+    pub admins: Vec<UserId>,
+    pub members: Vec<crate::org::Member>,
+    pub apps: Vec<crate::mimei::MimeiId>,
+}
+
+/// Find an org by its ID alone on the DHT (no invite needed).
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/lookup", tag = "orgs", params(("org" = OrgId, Path)),
+    responses((status = 200, body = FoundOrg), (status = 404, body = ErrorBody, description = "not_found"),
+        (status = 503, body = ErrorBody, description = "the network is not running")))]
+async fn lookup(
+    State(s): State<ApiState>,
+    AppPath(org): AppPath<String>,
+) -> Result<Json<FoundOrg>, ApiError> {
+    let org = org_id(&org)?;
+    let o = net(&s)?.find_org(&org).await?;
+    Ok(Json(FoundOrg {
+        org,
+        name: o.charter.name,
+        about: o.info.about,
+        creator: o.charter.creator,
+        admins: o.charter.admins,
+        members: o.members.members,
+        apps: o.info.apps,
+    }))
 }
 
 fn admin_view(p: &crate::people::People, org: &OrgId) -> Result<OrgView, ApiError> {

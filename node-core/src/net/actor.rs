@@ -82,7 +82,7 @@ pub fn build_swarm(secret: &[u8; 32], config: &NetConfig) -> Result<Swarm<Behavi
                 peer,
                 MemoryStoreConfig {
                     max_records: 65536,
-                    max_value_bytes: records::MAX_RECORD_BYTES,
+                    max_value_bytes: records::MAX_ORG_RECORD_BYTES,
                     max_providers_per_key: 64,
                     max_provided_keys: 65536,
                 },

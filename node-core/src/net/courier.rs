@@ -32,7 +32,7 @@ use super::{NetHandle, records};
 use crate::identity::{NodeId, UserId};
 use crate::org::OrgId;
 use crate::people::{
-    Courier, CourierFuture, Delivery, MAX_PARCEL_BYTES, People, PeopleError, Unreachable,
+    Courier, CourierFuture, Delivery, MAX_PARCEL_BYTES, OrgChange, People, PeopleError, Unreachable,
 };
 
 /// The app-message kind parcels travel under.
@@ -348,6 +348,7 @@ pub fn start(net: NetHandle, people: People, retry_every: Duration) -> Vec<JoinH
     } else {
         tracing::warn!("courier: the network's inbound messages are taken by someone else");
     }
+    tasks.push(tokio::spawn(publish_orgs(net.clone(), people.clone())));
     let n = net.clone();
     tasks.push(tokio::spawn(async move {
         let pump = crate::people::pump_every(people, Arc::new(courier), retry_every);
@@ -359,8 +360,63 @@ pub fn start(net: NetHandle, people: People, retry_every: Duration) -> Vec<JoinH
     tasks
 }
 
+/// Keep the public records of this user's orgs on the DHT ([`NetHandle::publish_org`]):
+/// at start, when an org's charter, info or members change, and with each re-publish
+/// period, so anyone can find an org by its ID alone.
+async fn publish_orgs(net: NetHandle, people: People) {
+    let mut events = people.subscribe();
+    let mut every = tokio::time::interval(Duration::from_millis(records::REPUBLISH_MS));
+    loop {
+        let only = tokio::select! {
+            _ = net.closed() => return,
+            _ = every.tick() => None,
+            e = events.recv() => match e {
+                Ok(e) if matches!(e.change, OrgChange::Created | OrgChange::Joined | OrgChange::Members | OrgChange::Info) => Some(e.org),
+                Ok(_) => continue,
+                Err(broadcast::error::RecvError::Lagged(_)) => None,
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+        };
+        let p = people.clone();
+        let found = tokio::task::spawn_blocking(move || {
+            let orgs = match only {
+                Some(o) => vec![o],
+                None => p.topics()?,
+            };
+            let mut out = Vec::new();
+            for org in orgs {
+                if let Some(parts) = p.orgs().public_records(&org)? {
+                    out.push((org, parts));
+                }
+            }
+            Ok::<_, PeopleError>(out)
+        })
+        .await;
+        let Ok(Ok(found)) = found else { continue };
+        for (org, [charter, info, members]) in found {
+            let net = net.clone();
+            // Just after start no peer may be known yet: try for a while.
+            tokio::spawn(async move {
+                for _ in 0..PUBLISH_TRIES {
+                    match net
+                        .publish_org(&org, charter.clone(), info.clone(), members.clone())
+                        .await
+                    {
+                        Ok(n) if n > 0 => return,
+                        Ok(_) => tracing::debug!(%org, "courier: org record stored nowhere yet"),
+                        Err(super::NetError::NotRunning) => return,
+                        Err(e) => tracing::debug!(%org, "courier: publish org record: {e}"),
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            });
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
     use super::*;
 
     #[test]

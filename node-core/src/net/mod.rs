@@ -693,6 +693,33 @@ impl NetHandle {
         Ok(())
     }
 
+    /// Publish an org's public records (signed charter, info and member list bytes,
+    /// as a member's node holds them) under the org's DHT key.
+    pub async fn publish_org(
+        &self,
+        org: &crate::org::OrgId,
+        charter: Vec<u8>,
+        info: Vec<u8>,
+        members: Vec<u8>,
+    ) -> Result<usize, NetError> {
+        let r = records::OrgRecord {
+            charter,
+            info,
+            members,
+            expires: records::now_ms() + records::RECORD_TTL_MS,
+        };
+        let value = postcard::to_allocvec(&r).map_err(|e| NetError::Internal(e.to_string()))?;
+        self.put_record(records::org_key(org), value).await
+    }
+
+    /// Find an org by its ID alone: its public records from the DHT, verified.
+    pub async fn find_org(&self, org: &crate::org::OrgId) -> Result<records::OrgPublic, NetError> {
+        match self.get_record(records::org_key(org)).await? {
+            Valid::Org(o) => Ok(*o),
+            _ => Err(NetError::NotFound(org.to_string())),
+        }
+    }
+
     /// The signed routing record of a Mimei.
     pub async fn mimei_record(&self, id: &MimeiId) -> Result<records::MimeiRecord, NetError> {
         match self.get_record(records::mimei_key(id)).await? {

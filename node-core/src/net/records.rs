@@ -7,6 +7,7 @@
 //! | `/leither/node/<node id>` | [`NodeRecord`]: addresses, user + device cert, light/full | the node key | that node |
 //! | `/leither/mimei/<mimei id>` | [`MimeiRecord`]: holder, newest versions and their digests | a node of the author (device cert inside) | the author |
 //! | `/leither/name/<name>` | [`NameRecord`]: name → Mimei or node | the user key | the first claimer |
+//! | `/leither/org/<org id>` | [`OrgRecord`]: the org's charter, public info and member list, each signed as the org's rules say | (parts: org key, admins) | the org |
 //!
 //! [`check`] validates a record by itself (size, key ↔ content, signature, certificate,
 //! expiry); [`supersedes`] decides whether a valid record may replace the one already
@@ -21,6 +22,7 @@ use crate::identity::{
     DeviceCert, Domain, IdentityError, Keypair, NodeId, PublicKey, Signed, SignedRecord, UserId,
 };
 use crate::mimei::MimeiId;
+use crate::org::wire::{self, Charter, Members, OrgId, OrgInfo, RuleError};
 use crate::store::BlockHash;
 
 /// Largest record value accepted (the envelope bytes).
@@ -40,6 +42,7 @@ pub const MAX_NAME_LEN: usize = 64;
 const NODE_PREFIX: &[u8] = b"/leither/node/";
 const MIMEI_PREFIX: &[u8] = b"/leither/mimei/";
 const NAME_PREFIX: &[u8] = b"/leither/name/";
+const ORG_PREFIX: &[u8] = b"/leither/org/";
 
 /// Where a node can be reached and whose device it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,12 +148,38 @@ impl From<IdentityError> for RecordError {
     }
 }
 
+/// An org's public records on the DHT (O2): what anyone may know of it, published by
+/// any member's node. Not signed as a whole: each part carries its own signature
+/// (charter by the org key, info and members by an admin the charter names), so a
+/// node storing it can replay an older one but not alter one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgRecord {
+    pub charter: Vec<u8>,
+    pub info: Vec<u8>,
+    pub members: Vec<u8>,
+    pub expires: u64,
+}
+
+/// An [`OrgRecord`] whose parts passed the org's rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgPublic {
+    pub org: OrgId,
+    pub charter: Charter,
+    pub info: OrgInfo,
+    pub members: Members,
+    pub record: OrgRecord,
+}
+
+/// Largest org record (an org with many members has a long list).
+pub const MAX_ORG_RECORD_BYTES: usize = 48 * 1024;
+
 /// A record that passed [`check`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Valid {
     Node(NodeRecord),
     Mimei(MimeiRecord),
     Name(NameRecord),
+    Org(Box<OrgPublic>),
 }
 
 impl Valid {
@@ -160,6 +189,7 @@ impl Valid {
             Valid::Node(r) => r.node.into(),
             Valid::Mimei(r) => r.author.into(),
             Valid::Name(r) => r.owner.into(),
+            Valid::Org(o) => PublicKey::from_bytes(*o.org.as_bytes()),
         }
     }
 
@@ -168,6 +198,8 @@ impl Valid {
             Valid::Node(r) => r.seq,
             Valid::Mimei(r) => r.seq,
             Valid::Name(r) => r.seq,
+            // Each part's sequence only grows, so their sum orders the records.
+            Valid::Org(o) => o.charter.seq + o.info.seq + o.members.seq,
         }
     }
 
@@ -176,6 +208,7 @@ impl Valid {
             Valid::Node(r) => r.expires,
             Valid::Mimei(r) => r.expires,
             Valid::Name(r) => r.expires,
+            Valid::Org(o) => o.record.expires,
         }
     }
 }
@@ -186,6 +219,10 @@ pub fn node_key(node: &NodeId) -> Vec<u8> {
 
 pub fn mimei_key(id: &MimeiId) -> Vec<u8> {
     [MIMEI_PREFIX, id.as_bytes()].concat()
+}
+
+pub fn org_key(org: &OrgId) -> Vec<u8> {
+    [ORG_PREFIX, org.as_bytes()].concat()
 }
 
 pub fn name_key(name: &str) -> Vec<u8> {
@@ -233,10 +270,15 @@ fn cert_user(cert: &Signed<DeviceCert>, node: &NodeId) -> Result<UserId, RecordE
 
 /// Validate a record by itself: size, key, signature, certificate, expiry.
 pub fn check(key: &[u8], value: &[u8], now: u64) -> Result<Valid, RecordError> {
-    if value.len() > MAX_RECORD_BYTES {
+    let max = if key.starts_with(ORG_PREFIX) {
+        MAX_ORG_RECORD_BYTES
+    } else {
+        MAX_RECORD_BYTES
+    };
+    if value.len() > max {
         return Err(RecordError::TooLarge {
             size: value.len(),
-            max: MAX_RECORD_BYTES,
+            max,
         });
     }
     if let Some(rest) = key.strip_prefix(NODE_PREFIX) {
@@ -283,6 +325,31 @@ pub fn check(key: &[u8], value: &[u8], now: u64) -> Result<Valid, RecordError> {
         valid_name(&r.name)?;
         check_expiry(r.expires, now)?;
         Ok(Valid::Name(r))
+    } else if let Some(rest) = key.strip_prefix(ORG_PREFIX) {
+        let bad = |e: RuleError| RecordError::Invalid(format!("org record: {e}"));
+        let record: OrgRecord = postcard::from_bytes(value)
+            .map_err(|e| RecordError::Invalid(format!("org record: {e}")))?;
+        let org = OrgId::from_bytes(rest.try_into().map_err(|_| RecordError::KeyMismatch)?);
+        let charter = wire::check_charter(&org, &Signed::from_bytes(&record.charter)?, None)
+            .map_err(|e| match e {
+                RuleError::WrongOrg => RecordError::KeyMismatch,
+                e => bad(e),
+            })?;
+        let info =
+            wire::check_info(&Signed::from_bytes(&record.info)?, &charter, None).map_err(bad)?;
+        let members = wire::check_members(&Signed::from_bytes(&record.members)?, &charter, None)
+            .map_err(bad)?;
+        if info.org != org || members.org != org {
+            return Err(RecordError::KeyMismatch);
+        }
+        check_expiry(record.expires, now)?;
+        Ok(Valid::Org(Box::new(OrgPublic {
+            org,
+            charter,
+            info,
+            members,
+            record,
+        })))
     } else {
         Err(RecordError::UnknownKey)
     }
@@ -515,5 +582,72 @@ mod tests {
             Some(a2.clone())
         );
         assert_eq!(choose(vec![b1.clone()]), Some(b1));
+    }
+
+    #[test]
+    fn org_records_verify_each_part_against_the_org_key() {
+        let okey = Keypair::generate().unwrap();
+        let admin = dev();
+        let org = OrgId::from_bytes(*okey.public_key().as_bytes());
+        let charter = sign(
+            &okey,
+            &Charter {
+                org,
+                name: "Club".into(),
+                creator: admin.user_id(),
+                admins: vec![admin.user_id()],
+                seq: 1,
+                time: 0,
+            },
+        )
+        .unwrap();
+        let info = |by: &Keypair| {
+            sign(
+                by,
+                &OrgInfo {
+                    org,
+                    about: "hi".into(),
+                    apps: vec![],
+                    seq: 1,
+                    time: 0,
+                },
+            )
+            .unwrap()
+        };
+        let members = sign(
+            &admin.user,
+            &Members {
+                org,
+                members: vec![],
+                seq: 1,
+                time: 0,
+            },
+        )
+        .unwrap();
+        let now = now_ms();
+        let rec = |info: Vec<u8>| {
+            postcard::to_allocvec(&OrgRecord {
+                charter: charter.clone(),
+                info,
+                members: members.clone(),
+                expires: now + 1000,
+            })
+            .unwrap()
+        };
+        let good = rec(info(&admin.user));
+        let Valid::Org(o) = check(&org_key(&org), &good, now).unwrap() else {
+            panic!("not an org record")
+        };
+        assert_eq!(o.charter.name, "Club");
+        assert_eq!(Valid::Org(o.clone()).owner(), okey.public_key());
+        // Under another org's key; info signed by a non-admin.
+        let other = OrgId::from_bytes(*Keypair::generate().unwrap().public_key().as_bytes());
+        assert_eq!(
+            check(&org_key(&other), &good, now),
+            Err(RecordError::KeyMismatch)
+        );
+        let outsider = dev();
+        assert!(check(&org_key(&org), &rec(info(&outsider.user)), now).is_err());
+        assert!(check(&org_key(&org), b"garbage", now).is_err());
     }
 }

@@ -502,6 +502,16 @@ impl Orgs {
         Ok(effects)
     }
 
+    /// The signed charter, info and member list bytes of `org` as held here: what a
+    /// member publishes on the DHT for anyone to find the org by its ID.
+    pub fn public_records(&self, org: &OrgId) -> Result<Option<[Vec<u8>; 3]>> {
+        let get = |part: &str| self.get(&format!("org/{org}/{part}"));
+        Ok(match (get("charter")?, get("info")?, get("members")?) {
+            (Some(c), Some(i), Some(m)) => Some([c, i, m]),
+            _ => None,
+        })
+    }
+
     /// The newest chat key of `org` this node holds, with its epoch.
     pub fn chat_key(&self, org: &OrgId) -> Result<Option<(u32, [u8; 32])>> {
         let last = self

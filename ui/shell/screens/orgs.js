@@ -76,9 +76,16 @@ export async function orgs(el, bus) {
         async (v) => { await api.post("/api/v1/orgs", { name: v.name, about: v.about }); refresh(); }));
   }
   if (has(found, "/api/v1/orgs/apply", "post")) {
-    card.append(h("h2", {}, "Join with an invite"),
-      form([{ name: "invite", label: "Org invite (leither:org:…)", required: true }, { name: "note", label: "A note" }], "Apply",
-        async (v) => { await api.post("/api/v1/orgs/apply", { invite: v.invite.trim(), note: v.note }); refresh(); }));
+    // An invite goes through the member who made it; an org ID alone is looked up on
+    // the network and the application goes to the org's admins.
+    card.append(h("h2", {}, "Join an organization"),
+      form([{ name: "invite", label: "Org invite (leither:org:…) or org ID", required: true }, { name: "note", label: "A note" }], "Apply",
+        async (v) => {
+          const t = v.invite.trim();
+          const body = t.startsWith("leither:") ? { invite: t } : { org: t };
+          await api.post("/api/v1/orgs/apply", { ...body, note: v.note });
+          refresh();
+        }));
   }
   el.append(chat);
   bus.listeners.add((ev) => { if (/org|chat/.test(String(ev.kind || ""))) refresh(); });

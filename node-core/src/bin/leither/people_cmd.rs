@@ -65,8 +65,12 @@ pub enum OrgCmd {
     Info { org: String },
     /// Make an invite (`leither:org:…`) someone can apply with.
     Invite { org: String },
-    /// Apply to join, with an org invite (through the member who made it).
+    /// Find an org on the network by its ID alone: name, about, admins, members.
+    Lookup { org: String },
+    /// Apply to join, with an org invite (through the member who made it), or with the
+    /// org's ID alone (found on the network; the application goes to its admins).
     Apply {
+        /// `leither:org:…` invite, or an org ID.
         invite: String,
         #[arg(long, default_value = "")]
         note: String,
@@ -369,13 +373,24 @@ pub async fn org(c: &Client, out: &Out, cmd: OrgCmd) -> Result<()> {
                 .await?;
             out.value(&v, || println!("{}", s(&v["invite"])))
         }
+        OrgCmd::Lookup { org } => {
+            let v: Value = c.get(&format!("{}/lookup", base(&org))).await?;
+            out.value(&v, || {
+                println!("{}  {}", s(&v["name"]), s(&v["org"]));
+                if !s(&v["about"]).is_empty() {
+                    println!("{}", s(&v["about"]));
+                }
+                print_members(&v);
+            })
+        }
         OrgCmd::Apply { invite, note } => {
-            let v: Value = c
-                .post(
-                    "/api/v1/orgs/apply",
-                    &json!({"invite": invite, "note": note}),
-                )
-                .await?;
+            let body = if invite.starts_with("leither:") {
+                json!({"invite": invite, "note": note})
+            } else {
+                json!({"org": invite, "note": note})
+            };
+            let v: Value = c.post("/api/v1/orgs/apply", &body).await?;
+
             out.value(&v, || {
                 println!(
                     "applied to {} (sent when the network reaches the member)",
