@@ -309,6 +309,11 @@ impl People {
         self.inner.me
     }
 
+    /// This user's public encryption key (published with the profile).
+    pub fn encryption_key(&self) -> crate::identity::EncryptionPublicKey {
+        self.inner.keys.encryption_key().public()
+    }
+
     /// The social layer (profile, friends, conversations, stream) for reading.
     pub fn social(&self) -> &Social {
         &self.inner.social

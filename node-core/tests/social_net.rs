@@ -497,3 +497,63 @@ async fn an_org_is_found_by_its_id_alone_and_joined_without_an_invite() {
     alice.stop().await;
     carol.stop().await;
 }
+
+/// Profiles are published on the DHT, and people found by display name: two Bobs make
+/// a name ambiguous; a changed name is found under the new name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn people_are_found_by_display_name_through_their_published_profiles() {
+    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let carol = start(dirs[2].path(), &[], "Carol").await;
+    let boot = vec![addr(&carol).await];
+    let alice = start(dirs[0].path(), &boot, "Alice").await;
+    let bob = start(dirs[1].path(), &boot, "Bob").await;
+    let bob2 = start(dirs[3].path(), &boot, "bob ").await;
+
+    async fn eventually<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(v) = f().await {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let p = eventually("Alice's profile", async || {
+        alice.net.find_profile(&bob.id()).await.ok()
+    })
+    .await;
+    assert_eq!(p.name, "Bob");
+    assert_eq!(p.enc, bob.people.encryption_key());
+    let found = eventually("Carol finds Alice by name", async || {
+        let f = carol.net.find_people("  alice ").await.ok()?;
+        (!f.is_empty()).then_some(f)
+    })
+    .await;
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].user, alice.id());
+    let bobs = eventually("both Bobs", async || {
+        let f = alice.net.find_people("Bob").await.ok()?;
+        (f.len() == 2).then_some(f)
+    })
+    .await;
+    let mut ids: Vec<UserId> = bobs.iter().map(|p| p.user).collect();
+    ids.sort();
+    let mut want = vec![bob.id(), bob2.id()];
+    want.sort();
+    assert_eq!(ids, want);
+
+    // A new name is published and found.
+    alice.people.social().set_profile("Alicia", "hi").unwrap();
+    let found = eventually("Alicia", async || {
+        let f = bob.net.find_people("alicia").await.ok()?;
+        (f.len() == 1).then_some(f)
+    })
+    .await;
+    assert_eq!(found[0].user, alice.id());
+    assert_eq!(found[0].bio, "hi");
+
+    for p in [bob2, bob, alice, carol] {
+        p.stop().await;
+    }
+}

@@ -179,6 +179,29 @@ test("Alice creates an org, Bob applies with its invite, she approves, both chat
   assert.deepEqual([...pa.problems, ...pb.problems], [], "no script or CSP errors");
 });
 
+test("Bob finds Alice's second org by its ID alone and applies to its admin", LONG, async () => {
+  await go(pa, "Organizations");
+  await pa.getByLabel("Name", { exact: true }).fill("Chess club");
+  await pa.getByRole("button", { name: "Create" }).click();
+  await pa.getByTestId("orgs").getByRole("button", { name: "Chess club" }).click();
+  const id = (await pa.getByTestId("org-chat").getByTestId("org-id").innerText()).trim();
+  assert.match(id, /^[0-9a-v]{52}$/);
+  // Alice's node publishes the org's records on the DHT; Bob only has the ID.
+  await until("the org on the DHT", async () => {
+    const r = await bob.api("GET", `/api/v1/orgs/${id}/lookup`).catch(() => null);
+    return r && r.name === "Chess club";
+  });
+  await go(pb, "Organizations");
+  await pb.getByLabel("Org invite (leither:org:…) or org ID").fill(id);
+  await pb.getByLabel("A note").fill("checkmate");
+  await pb.getByRole("button", { name: "Apply" }).click();
+  await pb.getByTestId("orgs").getByRole("button", { name: "Chess club" }).waitFor(LONG);
+  await until("Bob's application on Alice's node", async () => {
+    const o = await alice.api("GET", `/api/v1/orgs/${id}`);
+    return (o.applications || []).some((a) => a.user === bobUser && a.note === "checkmate");
+  });
+});
+
 test("Bob installs the notes app Alice published, from the network, and his note persists", { timeout: 120_000 }, async () => {
   const pub = JSON.parse(cli(alice.dir, "--json", "app", "publish", path.join(ROOT, "ui/examples/notes")));
   assert.deepEqual(await bob.api("GET", "/api/v1/apps"), [], "Bob has no apps yet");

@@ -79,6 +79,7 @@ fn view(v: &Valid) -> RecordView {
             r.name.clone(),
             format!("→ {}", target_text(&r.target)),
         ),
+        Valid::Profile(r) => ("profile", r.user.to_string(), format!("name {:?}", r.name)),
         Valid::Org(o) => (
             "org",
             o.org.to_string(),

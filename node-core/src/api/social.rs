@@ -17,6 +17,7 @@ use super::extract::{AppJson, AppPath, AppQuery};
 use super::{ApiError, ApiState, ErrorBody, blocking};
 use crate::identity::{NodeId, UserId};
 use crate::mimei::{MimeiError, MimeiId, MimeiPath, VersionRef};
+use crate::net::records::ProfileRecord;
 use crate::org::OrgError;
 use crate::people::{ConversationView, People, PeopleError};
 use crate::social::{Friend, MessageId, SocialError, StoredMessage, StreamItem, Unread, profile};
@@ -32,6 +33,8 @@ pub(super) fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(decline))
         .routes(routes!(block))
         .routes(routes!(invite))
+        .routes(routes!(find_people))
+        .routes(routes!(public_profile))
         .routes(routes!(conversations))
         .routes(routes!(messages, send_message))
         .routes(routes!(mark_read))
@@ -256,18 +259,54 @@ async fn friends(State(s): State<ApiState>) -> Result<Json<Vec<Friend>>, ApiErro
     blocking(move || Ok(Json(p.social().friends().map_err(PeopleError::from)?))).await
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+struct NameQuery {
+    /// A display name (compared trimmed, in any case).
+    name: String,
+}
+
+/// People whose display name is `name`, found on the network (their signed public
+/// profiles). Names are not unique: pick by user ID when several come back.
+#[utoipa::path(get, path = "/api/v1/social/people", tag = "social", params(NameQuery),
+    responses((status = 200, body = Vec<ProfileRecord>), (status = 503, body = ErrorBody, description = "the network is not running")))]
+async fn find_people(
+    State(s): State<ApiState>,
+    AppQuery(q): AppQuery<NameQuery>,
+) -> Result<Json<Vec<ProfileRecord>>, ApiError> {
+    if q.name.trim().is_empty() {
+        return Err(ApiError::bad_request("give a name"));
+    }
+    Ok(Json(super::net::net(&s)?.find_people(&q.name).await?))
+}
+
+/// Someone's public profile as published on the network.
+#[utoipa::path(get, path = "/api/v1/social/people/{user}", tag = "social",
+    params(("user" = UserId, Path)),
+    responses((status = 200, body = ProfileRecord), (status = 404, body = ErrorBody, description = "not_found")))]
+async fn public_profile(
+    State(s): State<ApiState>,
+    AppPath(user): AppPath<String>,
+) -> Result<Json<ProfileRecord>, ApiError> {
+    let user = user_id(&user)?;
+    Ok(Json(super::net::net(&s)?.find_profile(&user).await?))
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 struct FriendRequestBody {
     /// The user ID to ask, or
     user: Option<String>,
-    /// an invite string (`leither:friend:…`, from `POST /api/v1/social/invite`).
+    /// an invite string (`leither:friend:…`, from `POST /api/v1/social/invite`), or
     invite: Option<String>,
+    /// a display name: found on the network; refused (`409 ambiguous`) unless exactly
+    /// one person carries it.
+    name: Option<String>,
     #[serde(default)]
     note: String,
 }
 
-/// Ask someone to be friends (by user ID or invite). If they already asked, this
-/// accepts. Sent when the network can reach them; kept and retried until then.
+/// Ask someone to be friends (by user ID, invite or display name). If they already
+/// asked, this accepts. Sent when the network can reach them; kept and retried until
+/// then.
 #[utoipa::path(post, path = "/api/v1/social/friends", tag = "social", request_body = FriendRequestBody,
     responses((status = 201, body = Friend), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody, description = "blocked")))]
 async fn add_friend(
@@ -275,12 +314,37 @@ async fn add_friend(
     AppJson(b): AppJson<FriendRequestBody>,
 ) -> Result<(StatusCode, Json<Friend>), ApiError> {
     let p = people(&s)?;
-    let to = match (&b.user, &b.invite) {
-        (Some(u), None) => user_id(u)?,
-        (None, Some(i)) => People::parse_invite(i)?.user,
+    let to = match (&b.user, &b.invite, &b.name) {
+        (Some(u), None, None) => user_id(u)?,
+        (None, Some(i), None) => People::parse_invite(i)?.user,
+        (None, None, Some(n)) => {
+            let found = super::net::net(&s)?.find_people(n).await?;
+            match found.as_slice() {
+                [one] => one.user,
+                [] => {
+                    return Err(ApiError::new(
+                        StatusCode::NOT_FOUND,
+                        "not_found",
+                        format!("nobody called {n:?} found on the network"),
+                    ));
+                }
+                many => {
+                    let ids: Vec<String> = many.iter().map(|p| p.user.to_string()).collect();
+                    return Err(ApiError::new(
+                        StatusCode::CONFLICT,
+                        "ambiguous",
+                        format!(
+                            "{} people are called {n:?}; ask by user ID: {}",
+                            many.len(),
+                            ids.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
         _ => {
             return Err(ApiError::bad_request(
-                "give exactly one of `user` or `invite`",
+                "give exactly one of `user`, `invite` or `name`",
             ));
         }
     };

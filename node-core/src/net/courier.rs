@@ -91,43 +91,30 @@ impl NetCourier {
         {
             return n.clone();
         }
-        let peers = self
-            .net
-            .providers(records::user_nodes_key(user))
-            .await
-            .unwrap_or_default();
+        let records = self.net.nodes_of_user(user).await.unwrap_or_default();
+        let connected = self.net.peers().await.unwrap_or_default();
         let mut found = Vec::new();
-        for p in peers {
-            let Some(node) = super::node_id_of(&p) else {
+        for r in records {
+            let node = r.node;
+            let Ok(peer) = super::peer_id_of(&node) else {
                 continue;
             };
-            if node == self.net.node_id() || found.contains(&node) {
-                continue;
-            }
-            match self.net.find_node(&node).await {
-                Ok(r) if r.cert.user() == *user => {
-                    if !self.net.peers().await.is_ok_and(|ps| {
-                        ps.iter()
-                            .any(|x| x.node == p.to_string() || x.node == node.to_string())
-                    }) {
-                        for a in &r.addrs {
-                            let a = if a.contains("/p2p/") {
-                                a.clone()
-                            } else {
-                                format!("{a}/p2p/{p}")
-                            };
-                            if self.net.dial(&a).await.is_ok() {
-                                break;
-                            }
-                        }
+            if !connected
+                .iter()
+                .any(|x| x.node == node.to_string() || x.node == peer.to_string())
+            {
+                for a in &r.addrs {
+                    let a = if a.contains("/p2p/") {
+                        a.clone()
+                    } else {
+                        format!("{a}/p2p/{peer}")
+                    };
+                    if self.net.dial(&a).await.is_ok() {
+                        break;
                     }
-                    found.push(node);
                 }
-                Ok(_) => {
-                    tracing::info!(%node, %user, "courier: provider is not a node of this user")
-                }
-                Err(e) => tracing::debug!(%node, "courier: no node record: {e}"),
             }
+            found.push(node);
         }
         if !found.is_empty() {
             self.lock().insert(*user, (Instant::now(), found.clone()));
@@ -349,6 +336,7 @@ pub fn start(net: NetHandle, people: People, retry_every: Duration) -> Vec<JoinH
         tracing::warn!("courier: the network's inbound messages are taken by someone else");
     }
     tasks.push(tokio::spawn(publish_orgs(net.clone(), people.clone())));
+    tasks.push(tokio::spawn(publish_profile(net.clone(), people.clone())));
     let n = net.clone();
     tasks.push(tokio::spawn(async move {
         let pump = crate::people::pump_every(people, Arc::new(courier), retry_every);
@@ -358,6 +346,41 @@ pub fn start(net: NetHandle, people: People, retry_every: Duration) -> Vec<JoinH
         }
     }));
     tasks
+}
+
+/// How often the profile is checked for a change to publish.
+const PROFILE_CHECK: Duration = Duration::from_secs(2);
+
+/// Keep this user's public profile on the DHT ([`NetHandle::publish_profile`]): when
+/// it changes (checked every [`PROFILE_CHECK`]), and with each re-publish period.
+async fn publish_profile(net: NetHandle, people: People) {
+    let mut published: Option<(String, String)> = None;
+    let mut at = Instant::now();
+    let republish = Duration::from_millis(records::REPUBLISH_MS);
+    loop {
+        let p = people.clone();
+        if let Ok(Ok(profile)) = tokio::task::spawn_blocking(move || p.social().profile()).await {
+            let now = (profile.name, profile.bio);
+            if published.as_ref() != Some(&now) || at.elapsed() > republish {
+                match net
+                    .publish_profile(&now.0, &now.1, people.encryption_key())
+                    .await
+                {
+                    Ok(n) if n > 0 => {
+                        published = Some(now);
+                        at = Instant::now();
+                    }
+                    Ok(_) => tracing::debug!("courier: profile stored nowhere yet"),
+                    Err(super::NetError::NotRunning) => return,
+                    Err(e) => tracing::debug!("courier: publish profile: {e}"),
+                }
+            }
+        }
+        tokio::select! {
+            _ = net.closed() => return,
+            _ = tokio::time::sleep(PROFILE_CHECK) => {}
+        }
+    }
 }
 
 /// Keep the public records of this user's orgs on the DHT ([`NetHandle::publish_org`]):

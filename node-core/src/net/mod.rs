@@ -578,18 +578,86 @@ impl NetHandle {
         }
     }
 
-    /// The nodes (devices) of `user` that announced themselves, each checked through
-    /// its signed node record: the device certificate must be `user`'s.
-    pub async fn nodes_of_user(&self, user: &UserId) -> Result<Vec<NodeId>, NetError> {
-        let mut out = Vec::new();
-        for p in self.providers(records::user_nodes_key(user)).await? {
+    /// The signed node records of the other nodes providing `key`.
+    async fn provider_records(&self, key: Vec<u8>) -> Result<Vec<records::NodeRecord>, NetError> {
+        let mut out: Vec<records::NodeRecord> = Vec::new();
+        for p in self.providers(key).await? {
             let Some(node) = node_id_of(&p) else { continue };
-            if node == self.node_id() && *user == self.user_id() {
+            if node == self.node_id() || out.iter().any(|r| r.node == node) {
                 continue;
             }
             match self.find_node(&node).await {
-                Ok(r) if r.cert.user() == *user => out.push(node),
-                _ => {}
+                Ok(r) => out.push(r),
+                Err(e) => tracing::debug!(%node, "no node record: {e}"),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The other nodes (devices) of `user` that announced themselves, each checked
+    /// through its signed node record: the device certificate must be `user`'s (a peer
+    /// announcing itself for somebody else's key is ignored).
+    pub async fn nodes_of_user(&self, user: &UserId) -> Result<Vec<records::NodeRecord>, NetError> {
+        let mut r = self.provider_records(records::user_nodes_key(user)).await?;
+        r.retain(|r| r.cert.user() == *user);
+        Ok(r)
+    }
+
+    /// Publish this user's public profile (display name, bio, encryption key) and
+    /// announce this node under the name, so others can find the user by it.
+    pub async fn publish_profile(
+        &self,
+        name: &str,
+        bio: &str,
+        enc: crate::identity::EncryptionPublicKey,
+    ) -> Result<usize, NetError> {
+        let k = &self.inner.keys;
+        let now = records::now_ms();
+        let mut bio = bio.to_string();
+        while bio.len() > records::MAX_PROFILE_BIO {
+            bio.pop();
+        }
+        let r = records::ProfileRecord {
+            user: k.user_id,
+            name: name.to_string(),
+            bio,
+            enc,
+            seq: now,
+            expires: now + records::RECORD_TTL_MS,
+        };
+        let value = records::sign(&k.user, &r)?;
+        let n = self
+            .put_record(records::profile_key(&k.user_id), value)
+            .await?;
+        if !name.trim().is_empty() {
+            self.provide(records::people_key(name)).await?;
+        }
+        Ok(n)
+    }
+
+    /// A user's public profile from the DHT, verified.
+    pub async fn find_profile(&self, user: &UserId) -> Result<records::ProfileRecord, NetError> {
+        match self.get_record(records::profile_key(user)).await? {
+            Valid::Profile(r) => Ok(r),
+            _ => Err(NetError::NotFound(user.to_string())),
+        }
+    }
+
+    /// Everyone whose display name is `name` (trimmed, any case): nodes announced under
+    /// the name, their users, and those users' signed profiles that really carry it.
+    /// Names are not unique: several people may come back.
+    pub async fn find_people(&self, name: &str) -> Result<Vec<records::ProfileRecord>, NetError> {
+        let want = records::normal_name(name);
+        let mut out: Vec<records::ProfileRecord> = Vec::new();
+        for r in self.provider_records(records::people_key(name)).await? {
+            let user = r.cert.user();
+            if user == self.user_id() || out.iter().any(|p| p.user == user) {
+                continue;
+            }
+            match self.find_profile(&user).await {
+                Ok(p) if records::normal_name(&p.name) == want => out.push(p),
+                Ok(_) => tracing::debug!(%user, "announced under a name it does not carry"),
+                Err(e) => tracing::debug!(%user, "no profile: {e}"),
             }
         }
         Ok(out)
@@ -605,7 +673,7 @@ impl NetHandle {
     ) -> Result<(NodeId, Vec<u8>), NetError> {
         let nodes = self.nodes_of_user(user).await?;
         let mut last = NetError::NotFound(format!("no node of user {user}"));
-        for node in nodes {
+        for node in nodes.into_iter().map(|r| r.node) {
             match self.send(&node, kind, body.clone()).await {
                 Ok(answer) => return Ok((node, answer)),
                 Err(e) => last = e,

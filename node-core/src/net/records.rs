@@ -7,6 +7,7 @@
 //! | `/leither/node/<node id>` | [`NodeRecord`]: addresses, user + device cert, light/full | the node key | that node |
 //! | `/leither/mimei/<mimei id>` | [`MimeiRecord`]: holder, newest versions and their digests | a node of the author (device cert inside) | the author |
 //! | `/leither/name/<name>` | [`NameRecord`]: name → Mimei or node | the user key | the first claimer |
+//! | `/leither/profile/<user id>` | [`ProfileRecord`]: display name, bio, encryption key | the user key | that user |
 //! | `/leither/org/<org id>` | [`OrgRecord`]: the org's charter, public info and member list, each signed as the org's rules say | (parts: org key, admins) | the org |
 //!
 //! [`check`] validates a record by itself (size, key ↔ content, signature, certificate,
@@ -41,6 +42,7 @@ pub const MAX_NAME_LEN: usize = 64;
 
 const NODE_PREFIX: &[u8] = b"/leither/node/";
 const MIMEI_PREFIX: &[u8] = b"/leither/mimei/";
+const PROFILE_PREFIX: &[u8] = b"/leither/profile/";
 const NAME_PREFIX: &[u8] = b"/leither/name/";
 const ORG_PREFIX: &[u8] = b"/leither/org/";
 
@@ -170,6 +172,27 @@ pub struct OrgPublic {
     pub record: OrgRecord,
 }
 
+/// A user's public profile (S1): what anyone may read, and what a search by display
+/// name finds (every node of the user is also a DHT provider of [`people_key`] of the
+/// name).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ProfileRecord {
+    pub user: UserId,
+    pub name: String,
+    pub bio: String,
+    /// Where to seal messages to this user.
+    pub enc: crate::identity::EncryptionPublicKey,
+    pub seq: u64,
+    pub expires: u64,
+}
+
+impl SignedRecord for ProfileRecord {
+    const DOMAIN: Domain = Domain::new("leither/net/profile/v1");
+}
+
+/// Longest bio in a profile record (the full bio is in the profile Mimei).
+pub const MAX_PROFILE_BIO: usize = 2048;
+
 /// Largest org record (an org with many members has a long list).
 pub const MAX_ORG_RECORD_BYTES: usize = 48 * 1024;
 
@@ -180,6 +203,7 @@ pub enum Valid {
     Mimei(MimeiRecord),
     Name(NameRecord),
     Org(Box<OrgPublic>),
+    Profile(ProfileRecord),
 }
 
 impl Valid {
@@ -190,6 +214,7 @@ impl Valid {
             Valid::Mimei(r) => r.author.into(),
             Valid::Name(r) => r.owner.into(),
             Valid::Org(o) => PublicKey::from_bytes(*o.org.as_bytes()),
+            Valid::Profile(r) => r.user.into(),
         }
     }
 
@@ -200,6 +225,7 @@ impl Valid {
             Valid::Name(r) => r.seq,
             // Each part's sequence only grows, so their sum orders the records.
             Valid::Org(o) => o.charter.seq + o.info.seq + o.members.seq,
+            Valid::Profile(r) => r.seq,
         }
     }
 
@@ -209,6 +235,7 @@ impl Valid {
             Valid::Mimei(r) => r.expires,
             Valid::Name(r) => r.expires,
             Valid::Org(o) => o.record.expires,
+            Valid::Profile(r) => r.expires,
         }
     }
 }
@@ -219,6 +246,24 @@ pub fn node_key(node: &NodeId) -> Vec<u8> {
 
 pub fn mimei_key(id: &MimeiId) -> Vec<u8> {
     [MIMEI_PREFIX, id.as_bytes()].concat()
+}
+
+pub fn profile_key(user: &UserId) -> Vec<u8> {
+    [PROFILE_PREFIX, user.as_bytes()].concat()
+}
+
+/// How a display name is compared in a search: trimmed, lower case.
+pub fn normal_name(name: &str) -> String {
+    name.trim().to_lowercase()
+}
+
+/// Provider key of everyone whose display name is `name` (after [`normal_name`]).
+pub fn people_key(name: &str) -> Vec<u8> {
+    [
+        b"/leither/people/".as_slice(),
+        blake3::hash(normal_name(name).as_bytes()).as_bytes(),
+    ]
+    .concat()
 }
 
 pub fn org_key(org: &OrgId) -> Vec<u8> {
@@ -325,6 +370,17 @@ pub fn check(key: &[u8], value: &[u8], now: u64) -> Result<Valid, RecordError> {
         valid_name(&r.name)?;
         check_expiry(r.expires, now)?;
         Ok(Valid::Name(r))
+    } else if let Some(rest) = key.strip_prefix(PROFILE_PREFIX) {
+        let signed = Signed::<ProfileRecord>::from_bytes(value)?;
+        let r = signed.verify()?;
+        if rest != r.user.as_bytes() || signed.signer() != r.user.into() {
+            return Err(RecordError::KeyMismatch);
+        }
+        if r.name.len() > crate::social::MAX_NAME_LEN || r.bio.len() > MAX_PROFILE_BIO {
+            return Err(RecordError::Invalid("name or bio too long".into()));
+        }
+        check_expiry(r.expires, now)?;
+        Ok(Valid::Profile(r))
     } else if let Some(rest) = key.strip_prefix(ORG_PREFIX) {
         let bad = |e: RuleError| RecordError::Invalid(format!("org record: {e}"));
         let record: OrgRecord = postcard::from_bytes(value)

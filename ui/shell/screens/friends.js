@@ -33,11 +33,15 @@ export async function friends(el, bus) {
   card.append(h("h2", {}, "Your friends and requests"), box);
   if (has(found, "/api/v1/social/friends", "post")) {
     card.append(h("h2", {}, "Add a friend"),
-      form([{ name: "who", label: "Their user ID or invite (leither:friend:…)", required: true },
+      form([{ name: "who", label: "Their user ID or invite (leither:friend:…), or their name", required: true },
         { name: "note", label: "A note for them" }], "Send friend request",
       async (v) => {
         const who = v.who.trim();
-        await api.post("/api/v1/social/friends", who.startsWith("leither:") ? { invite: who, note: v.note } : { user: who, note: v.note });
+        // A user ID is 52 base32hex characters; anything else not an invite is a
+        // display name, looked up on the network (refused if several people carry it).
+        const to = who.startsWith("leither:") ? { invite: who }
+          : /^[0-9a-v]{52}$/.test(who) ? { user: who } : { name: who };
+        await api.post("/api/v1/social/friends", { ...to, note: v.note });
         refresh();
       }));
   }

@@ -19,7 +19,9 @@ export async function orgs(el, bus) {
     open = o;
     const msgs = h("ul", { class: "list" });
     const parts = [h("h2", {}, o.name), o.about ? h("p", { class: "muted" }, o.about) : null,
-      h("p", { class: "muted" }, `${(o.members || []).length} members · you: ${o.my_role || "application pending"}`)];
+      h("p", { class: "muted" }, `${(o.members || []).length} members · you: ${o.my_role || "application pending"}`),
+      // Anyone can find the org by this ID and apply (no invite needed).
+      h("p", { class: "muted" }, "ID ", h("code", { "data-testid": "org-id" }, o.org))];
     if (o.applications && o.applications.length && has(found, "/api/v1/orgs/{org}/applications/{user}/approve", "post")) {
       parts.push(h("h2", {}, "Applications"), h("ul", { class: "list" }, o.applications.map((a) => {
         const user = a.user || a;

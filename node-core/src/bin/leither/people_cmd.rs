@@ -14,7 +14,8 @@ use crate::output::Out;
 
 #[derive(Subcommand, Debug)]
 pub enum FriendCmd {
-    /// Ask someone to be friends: their user ID or an invite (`leither:friend:…`).
+    /// Ask someone to be friends: their user ID, an invite (`leither:friend:…`) or
+    /// their display name (found on the network; must be unique).
     Add {
         who: String,
         #[arg(long, default_value = "")]
@@ -31,6 +32,8 @@ pub enum FriendCmd {
     /// Friends, pending requests and blocked users.
     #[command(alias = "ls")]
     List,
+    /// Find people on the network by display name.
+    Find { name: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -180,8 +183,10 @@ pub async fn friend(c: &Client, out: &Out, cmd: FriendCmd) -> Result<()> {
         FriendCmd::Add { who, note } => {
             let body = if who.starts_with("leither:") {
                 json!({"invite": who, "note": note})
-            } else {
+            } else if who.parse::<leither_core::identity::UserId>().is_ok() {
                 json!({"user": who, "note": note})
+            } else {
+                json!({"name": who, "note": note})
             };
             let f: Value = c.post("/api/v1/social/friends", &body).await?;
             out.value(&f, || {
@@ -192,6 +197,20 @@ pub async fn friend(c: &Client, out: &Out, cmd: FriendCmd) -> Result<()> {
                         "friend request to {} queued (sent when the network reaches them)",
                         s(&f["user"])
                     );
+                }
+            })
+        }
+        FriendCmd::Find { name } => {
+            let v: Value = c
+                .get(&format!("/api/v1/social/people?name={}", enc(&name)))
+                .await?;
+            out.value(&v, || {
+                let found = v.as_array().cloned().unwrap_or_default();
+                if found.is_empty() {
+                    println!("nobody called {name:?} found on the network");
+                }
+                for p in found {
+                    println!("{}  {}  {}", s(&p["user"]), s(&p["name"]), s(&p["bio"]));
                 }
             })
         }
