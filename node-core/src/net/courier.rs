@@ -357,6 +357,8 @@ async fn publish_profile(net: NetHandle, people: People) {
     let mut published: Option<(String, String)> = None;
     let mut at = Instant::now();
     let republish = Duration::from_millis(records::REPUBLISH_MS);
+    // After a failed publish (no peer yet), wait longer each time, up to 30 s.
+    let mut wait = PROFILE_CHECK;
     loop {
         let p = people.clone();
         if let Ok(Ok(profile)) = tokio::task::spawn_blocking(move || p.social().profile()).await {
@@ -369,16 +371,23 @@ async fn publish_profile(net: NetHandle, people: People) {
                     Ok(n) if n > 0 => {
                         published = Some(now);
                         at = Instant::now();
+                        wait = PROFILE_CHECK;
                     }
-                    Ok(_) => tracing::debug!("courier: profile stored nowhere yet"),
+                    Ok(_) => {
+                        tracing::debug!("courier: profile stored nowhere yet");
+                        wait = (wait * 2).min(Duration::from_secs(30));
+                    }
                     Err(super::NetError::NotRunning) => return,
-                    Err(e) => tracing::debug!("courier: publish profile: {e}"),
+                    Err(e) => {
+                        tracing::debug!("courier: publish profile: {e}");
+                        wait = (wait * 2).min(Duration::from_secs(30));
+                    }
                 }
             }
         }
         tokio::select! {
             _ = net.closed() => return,
-            _ = tokio::time::sleep(PROFILE_CHECK) => {}
+            _ = tokio::time::sleep(wait) => {}
         }
     }
 }

@@ -464,6 +464,11 @@ impl Orgs {
             // Removed: a new chat key for everyone else, each sent the new list too
             // (the topic copy is under the new key, which may arrive after it).
             let (epoch, key) = self.new_chat_key(org)?;
+            // The removed member learns it directly (it cannot read the topic now).
+            effects.push(OrgEffect::SendTo(
+                *user,
+                OrgMessage::Members(Signed::from_bytes(&signed.to_bytes())?),
+            ));
             for x in m.members.iter().filter(|x| x.user != self.me) {
                 effects.push(OrgEffect::SendTo(
                     x.user,

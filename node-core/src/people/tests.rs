@@ -611,6 +611,7 @@ fn org_topic_is_unreadable_without_the_chat_key_and_a_removed_member_loses_it() 
     // Carol is removed: Alice and Bob move to a new key Carol never gets.
     alice.people.set_member(&org, &carol.id(), None).unwrap();
     deliver(&all);
+    assert_eq!(carol.people.orgs().view(&org).unwrap().my_role, None);
     let p = chat(&alice, "after Carol left");
     assert!(matches!(
         carol.people.receive(&p),
