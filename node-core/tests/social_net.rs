@@ -354,6 +354,28 @@ async fn friends_messages_and_orgs_over_the_network() {
     alice.stop().await;
 }
 
+/// Carol first, then Alice and Bob bootstrapping from her (dirs 0, 1, 2); and the
+/// bootstrap list, to restart them with.
+async fn trio(dirs: &[tempfile::TempDir]) -> (Peer, Peer, Peer, Vec<String>) {
+    let carol = start(dirs[2].path(), &[], "Carol").await;
+    let boot = vec![addr(&carol).await];
+    let alice = start(dirs[0].path(), &boot, "Alice").await;
+    let bob = start(dirs[1].path(), &boot, "Bob").await;
+    (alice, bob, carol, boot)
+}
+
+/// Wait until `f` gives something (30 s at most), and return it.
+async fn eventually<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// `a` asks `b` to be friends; `b` accepts.
 async fn befriend(a: &Peer, b: &Peer) {
     let (ai, bi) = (a.id(), b.id());
@@ -383,10 +405,7 @@ async fn befriend(a: &Peer, b: &Peer) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_mutual_friend_delivers_while_sender_and_recipient_were_never_online_together() {
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let carol = start(dirs[2].path(), &[], "Carol").await;
-    let boot = vec![addr(&carol).await];
-    let mut alice = start(dirs[0].path(), &boot, "Alice").await;
-    let bob = start(dirs[1].path(), &boot, "Bob").await;
+    let (mut alice, bob, carol, boot) = trio(&dirs).await;
     let (a, b) = (alice.id(), bob.id());
     befriend(&alice, &bob).await;
     befriend(&alice, &carol).await;
@@ -428,24 +447,17 @@ async fn a_mutual_friend_delivers_while_sender_and_recipient_were_never_online_t
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_org_is_found_by_its_id_alone_and_joined_without_an_invite() {
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let carol = start(dirs[2].path(), &[], "Carol").await;
-    let boot = vec![addr(&carol).await];
-    let alice = start(dirs[0].path(), &boot, "Alice").await;
-    let bob = start(dirs[1].path(), &boot, "Bob").await;
+    let (alice, bob, carol, _) = trio(&dirs).await;
     let org = alice
         .people
         .create_org("Chess club", "Tuesdays")
         .unwrap()
         .org;
 
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let found = loop {
-        match bob.net.find_org(&org).await {
-            Ok(f) => break f,
-            Err(e) => assert!(Instant::now() < deadline, "org not found: {e}"),
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let found = eventually("the org on the DHT", async || {
+        bob.net.find_org(&org).await.ok()
+    })
+    .await;
     assert_eq!(found.charter.name, "Chess club");
     assert_eq!(found.info.about, "Tuesdays");
     assert_eq!(found.charter.admins, [alice.id()]);
@@ -482,16 +494,15 @@ async fn an_org_is_found_by_its_id_alone_and_joined_without_an_invite() {
     })
     .await;
     // The published member list follows: Bob is on it.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(f) = carol.net.find_org(&org).await
-            && f.members.members.iter().any(|m| m.user == bob.id())
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "member list not republished");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    eventually("the new member list on the DHT", async || {
+        let f = carol.net.find_org(&org).await.ok()?;
+        f.members
+            .members
+            .iter()
+            .any(|m| m.user == bob.id())
+            .then_some(())
+    })
+    .await;
 
     bob.stop().await;
     alice.stop().await;
@@ -503,22 +514,9 @@ async fn an_org_is_found_by_its_id_alone_and_joined_without_an_invite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn people_are_found_by_display_name_through_their_published_profiles() {
     let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
-    let carol = start(dirs[2].path(), &[], "Carol").await;
-    let boot = vec![addr(&carol).await];
-    let alice = start(dirs[0].path(), &boot, "Alice").await;
-    let bob = start(dirs[1].path(), &boot, "Bob").await;
+    let (alice, bob, carol, boot) = trio(&dirs).await;
     let bob2 = start(dirs[3].path(), &boot, "bob ").await;
 
-    async fn eventually<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(v) = f().await {
-                return v;
-            }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
     let p = eventually("Alice's profile", async || {
         alice.net.find_profile(&bob.id()).await.ok()
     })

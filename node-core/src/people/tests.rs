@@ -355,24 +355,33 @@ struct TableCourier {
     subscribed: Mutex<Vec<OrgId>>,
 }
 
+impl TableCourier {
+    /// What `user`'s service says to a parcel, if that user is known and online.
+    fn hand(
+        &self,
+        user: UserId,
+        take: impl Fn(&People) -> Result<()>,
+    ) -> Result<Delivery, Unreachable> {
+        let Some((p, online)) = self.peers.iter().find(|(p, _)| p.me() == user) else {
+            return Err(Unreachable("unknown user".into()));
+        };
+        if !online.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(Unreachable("offline".into()));
+        }
+        Ok(match take(p) {
+            Ok(()) => Delivery::Accepted,
+            Err(e) => Delivery::Refused(e.to_string()),
+        })
+    }
+}
+
 impl Courier for TableCourier {
     fn send(
         &self,
         to: UserId,
         parcel: Vec<u8>,
     ) -> CourierFuture<'_, Result<Delivery, Unreachable>> {
-        Box::pin(async move {
-            let Some((p, online)) = self.peers.iter().find(|(p, _)| p.me() == to) else {
-                return Err(Unreachable("unknown user".into()));
-            };
-            if !online.load(std::sync::atomic::Ordering::SeqCst) {
-                return Err(Unreachable("offline".into()));
-            }
-            Ok(match p.receive(&parcel) {
-                Ok(()) => Delivery::Accepted,
-                Err(e) => Delivery::Refused(e.to_string()),
-            })
-        })
+        Box::pin(async move { self.hand(to, |p| p.receive(&parcel)) })
     }
 
     fn hand_over(
@@ -380,18 +389,7 @@ impl Courier for TableCourier {
         keeper: UserId,
         parcel: Vec<u8>,
     ) -> CourierFuture<'_, Result<Delivery, Unreachable>> {
-        Box::pin(async move {
-            let Some((p, online)) = self.peers.iter().find(|(p, _)| p.me() == keeper) else {
-                return Err(Unreachable("unknown user".into()));
-            };
-            if !online.load(std::sync::atomic::Ordering::SeqCst) {
-                return Err(Unreachable("offline".into()));
-            }
-            Ok(match p.keep(&parcel) {
-                Ok(()) => Delivery::Accepted,
-                Err(e) => Delivery::Refused(e.to_string()),
-            })
-        })
+        Box::pin(async move { self.hand(keeper, |p| p.keep(&parcel)) })
     }
 
     fn publish(&self, _org: OrgId, parcel: Vec<u8>) -> CourierFuture<'_, Result<(), Unreachable>> {
