@@ -64,6 +64,9 @@ pub const MAX_KEPT_BYTES: usize = 256 * 1024;
 
 /// To how many friends an undelivered parcel is handed over for keeping.
 pub const MAX_KEEPERS: usize = 3;
+/// At most this many of this node's org parcels wait per org for its chat key (a new
+/// member may post before the key reached it).
+pub const MAX_WAITING_FOR_KEY: usize = 1000;
 
 /// What went wrong.
 #[derive(Debug, thiserror::Error)]
@@ -364,8 +367,9 @@ impl People {
             .map_err(|e| PeopleError::Invalid(e.to_string()))
     }
 
-    /// A new courier queue key under `prefix` (`q/` own parcels, `k/` kept for others).
-    fn queue_key(&self, prefix: &str, to: &UserId) -> Result<String> {
+    /// A new courier queue key under `prefix` (`q/` own parcels, `k/` kept for others,
+    /// `w/` org records waiting for the org's chat key).
+    fn queue_key(&self, prefix: &str, to: &dyn std::fmt::Display) -> Result<String> {
         let ms = {
             let mut last = self
                 .inner
@@ -382,9 +386,28 @@ impl People {
     }
 
     /// Queue `record` for `to`. `keep`: persist until a node of the recipient took it.
+    /// A record for an org whose chat key this node does not hold yet waits for it
+    /// ([`People::release_waiting`]).
     fn enqueue(&self, to: Target, record: &Record, keep: bool) -> Result<()> {
         let Some(parcel) = self.parcel(to, record)? else {
-            tracing::debug!(?to, "people: no chat key yet; not published");
+            let Target::Org(org) = to else {
+                return Ok(());
+            };
+            let prefix = format!("w/{org}/");
+            if self
+                .inner
+                .queue
+                .scan(&prefix, Some(MAX_WAITING_FOR_KEY))?
+                .len()
+                >= MAX_WAITING_FOR_KEY
+            {
+                return Err(PeopleError::NoKey { org, epoch: 0 });
+            }
+            let bytes =
+                postcard::to_allocvec(record).map_err(|e| PeopleError::Invalid(e.to_string()))?;
+            let key = self.queue_key("w/", &org)?;
+            self.inner.queue.write(&[(key, Some(bytes))])?;
+            tracing::debug!(%org, "people: no chat key yet; the parcel waits for it");
             return Ok(());
         };
         let queued = match (keep, to) {
@@ -494,6 +517,21 @@ impl People {
     /// one direct message.
     pub fn body_digest(parcel: &[u8]) -> Result<[u8; 32]> {
         Ok(Self::open_parcel(parcel)?.0.body)
+    }
+
+    /// Send the org records that waited for `org`'s chat key, now that it is here.
+    fn release_waiting(&self, org: &OrgId) -> Result<()> {
+        if self.inner.orgs.chat_key(org)?.is_none() {
+            return Ok(());
+        }
+        for (k, v) in self.inner.queue.scan(&format!("w/{org}/"), None)? {
+            match postcard::from_bytes::<Record>(&v) {
+                Ok(record) => self.enqueue(Target::Org(*org), &record, false)?,
+                Err(e) => tracing::warn!(%org, "people: a waiting org record is unreadable: {e}"),
+            }
+            self.inner.queue.write(&[(k, None)])?;
+        }
+        Ok(())
     }
 
     /// Queue again everything not yet taken: this user's parcels, the parcels kept for
@@ -716,6 +754,7 @@ impl People {
                         "org message on another org's topic".into(),
                     ));
                 }
+                let got_key = matches!(m, OrgMessage::Key { .. });
                 let change = match &m {
                     OrgMessage::Chat(_) | OrgMessage::History { .. } => Some(OrgChange::Chat),
                     OrgMessage::Members(_) => Some(OrgChange::Members),
@@ -724,6 +763,9 @@ impl People {
                 };
                 let effects = self.inner.orgs.receive(m, Some(h.from))?;
                 self.apply_effects(effects)?;
+                if got_key {
+                    self.release_waiting(&org)?;
+                }
                 if let Some(c) = change {
                     self.emit(org, c);
                 }

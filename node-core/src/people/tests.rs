@@ -632,3 +632,51 @@ fn org_topic_is_unreadable_without_the_chat_key_and_a_removed_member_loses_it() 
     alice.people.receive(&p).unwrap();
     assert_eq!(texts(&alice).last().unwrap(), "still here");
 }
+
+#[test]
+fn a_post_made_before_the_chat_key_arrived_waits_for_it() {
+    let (alice, bob) = (user("Alice"), user("Bob"));
+    let org = alice.people.create_org("Club", "").unwrap().org;
+    let inv = alice.people.org_invite(&org).unwrap();
+    bob.people.apply(Some(&inv), None, None, "").unwrap();
+    deliver(&[&alice, &bob]);
+    alice
+        .people
+        .set_member(&org, &bob.id(), Some(OrgRole::Member))
+        .unwrap();
+    // The new member list reaches Bob before the sealed chat key does.
+    let mut out = alice.people.take_outgoing();
+    let members = out.pop().unwrap();
+    assert_eq!(members.to, Target::User(bob.id()));
+    bob.people.receive(&members.parcel).unwrap();
+    assert_eq!(
+        bob.people.orgs().view(&org).unwrap().my_role,
+        Some(OrgRole::Member)
+    );
+    assert!(bob.people.orgs().chat_key(&org).unwrap().is_none());
+    bob.people.chat(&org, "posted early").unwrap();
+    assert!(
+        bob.people
+            .take_outgoing()
+            .iter()
+            .all(|o| o.to != Target::Org(org)),
+        "nothing can go on the topic without the key"
+    );
+    // The rest arrives, the key with it: the post goes out and Alice reads it, once.
+    for o in out.into_iter().filter(|o| o.to == Target::User(bob.id())) {
+        bob.people.receive(&o.parcel).unwrap();
+    }
+    assert!(bob.people.orgs().chat_key(&org).unwrap().is_some());
+    deliver(&[&alice, &bob]);
+    let texts: Vec<String> = alice
+        .people
+        .history(&org, None, 10)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.text)
+        .collect();
+    assert_eq!(texts, ["posted early"]);
+    // Nothing is left waiting: a later key (rotation) sends nothing again.
+    bob.people.release_waiting(&org).unwrap();
+    assert!(bob.people.take_outgoing().is_empty());
+}
