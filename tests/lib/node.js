@@ -11,7 +11,7 @@ export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 export const BIN =
   process.env.LEITHER_BIN || join(process.env.CARGO_TARGET_DIR || join(ROOT, "target"), "debug", "leither");
 
-const env = (dir) => ({ ...process.env, LEITHER_DATA_DIR: dir, LEITHER_PASSPHRASE: "test passphrase", RUST_LOG: "warn" });
+const env = (dir) => ({ ...process.env, LEITHER_DATA_DIR: dir, LEITHER_PASSPHRASE: "test passphrase", RUST_LOG: process.env.LEITHER_TEST_LOG || "warn" });
 
 /** Run a CLI command on a data dir; returns stdout (throws on failure). */
 export function cli(dir, ...args) {

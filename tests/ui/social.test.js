@@ -13,6 +13,8 @@ import { chromium } from "playwright-core";
 import { Node, BIN, cli, tempDir, ROOT, CHROMIUM, CHROMIUM_ARGS } from "../lib/node.js";
 
 const LONG = { timeout: 60_000 }; // deliveries cross the network on a loaded 2-core machine
+// A test may take several such steps; its own limit is longer, so a failure names the step.
+const TEST = { timeout: 180_000 };
 let alice, bob, browser, pa, pb, aliceUser, bobUser;
 
 /** A node whose network listens on loopback only and joins through `boot`. */
@@ -84,7 +86,7 @@ after(async () => {
   for (const n of [alice, bob]) if (n) { await n.stop(); n.remove(); }
 });
 
-test("Bob adds Alice with her invite and she accepts, in their own UIs", LONG, async () => {
+test("Bob adds Alice with her invite and she accepts, in their own UIs", TEST, async () => {
   await go(pa, "Friends");
   await pa.getByRole("button", { name: "Make an invite" }).click();
   const invite = await until("an invite", async () => {
@@ -113,7 +115,7 @@ test("Bob adds Alice with her invite and she accepts, in their own UIs", LONG, a
   assert.deepEqual([...pa.problems, ...pb.problems], [], "no script or CSP errors");
 });
 
-test("a direct message from Alice appears on Bob's screen, and his reply on hers", LONG, async () => {
+test("a direct message from Alice appears on Bob's screen, and his reply on hers", TEST, async () => {
   await go(pa, "Messages");
   await go(pb, "Messages");
   await pa.getByLabel("New conversation with (friend's user ID)").fill(bobUser);
@@ -134,7 +136,7 @@ test("a direct message from Alice appears on Bob's screen, and his reply on hers
   assert.deepEqual([...pa.problems, ...pb.problems], [], "no script or CSP errors");
 });
 
-test("Alice creates an org, Bob applies with its invite, she approves, both chat", LONG, async () => {
+test("Alice creates an org, Bob applies with its invite, she approves, both chat", TEST, async () => {
   await go(pa, "Organizations");
   await pa.getByLabel("Name", { exact: true }).fill("Garden club");
   await pa.getByLabel("About").fill("tomatoes and more");
@@ -179,7 +181,7 @@ test("Alice creates an org, Bob applies with its invite, she approves, both chat
   assert.deepEqual([...pa.problems, ...pb.problems], [], "no script or CSP errors");
 });
 
-test("Bob finds Alice's second org by its ID alone and applies to its admin", LONG, async () => {
+test("Bob finds Alice's second org by its ID alone and applies to its admin", TEST, async () => {
   await go(pa, "Organizations");
   await pa.getByLabel("Name", { exact: true }).fill("Chess club");
   await pa.getByRole("button", { name: "Create" }).click();

@@ -28,6 +28,14 @@ export function notAvailable(what, prefix) {
     "The screen fills in as soon as the node has it.");
 }
 
+/** Refreshes may overlap and finish out of order. `const current = turn()` at the
+ * start of one; after its fetches, apply the result only while `current()` (no newer
+ * refresh started), so an older answer never overwrites a newer one. */
+export function newest() {
+  let n = 0;
+  return () => { const mine = ++n; return () => mine === n; };
+}
+
 export function errorBox(e) {
   return h("p", { class: "error", role: "alert" }, e.message || String(e));
 }

@@ -1,5 +1,5 @@
 import * as api from "../api.js";
-import { h, form, errorBox } from "../dom.js";
+import { h, form, errorBox, newest } from "../dom.js";
 import { need, has, itemsOf } from "./common.js";
 
 // Apps run in their own origin, http://<app-id>.localhost:<port>: a launch code from
@@ -16,8 +16,10 @@ export async function apps(el) {
     const l = await api.post(`/api/v1/apps/${encodeURIComponent(id)}/launch`);
     return l.url;
   };
+  const turn = newest();
   const refresh = async () => {
-    const boxRows = []; // built whole, then swapped in: refreshes may overlap
+    const current = turn();
+    const boxRows = []; // built whole, then swapped in if still the newest
     try {
       const items = itemsOf(await api.get("/api/v1/apps"));
       if (!items.length) boxRows.push(h("li", { class: "muted" }, "No apps installed."));
@@ -34,6 +36,7 @@ export async function apps(el) {
           h("button", { class: "secondary", onclick: async () => window.open(await launch(id), "_blank", "noopener") }, "Open in a window")));
       }
     } catch (e) { boxRows.push(h("li", {}, errorBox(e))); }
+    if (!current()) return;
     box.replaceChildren(...boxRows);
   };
   card.append(h("h2", {}, "Installed"), box);

@@ -1,5 +1,5 @@
 import * as api from "../api.js";
-import { h, form, errorBox } from "../dom.js";
+import { h, form, errorBox, newest } from "../dom.js";
 import { need, has } from "./common.js";
 
 const enc = encodeURIComponent;
@@ -11,8 +11,10 @@ export async function friends(el, bus) {
   const found = await need(card, "Friends", "/api/v1/social");
   if (!found) return;
   const box = h("ul", { class: "list", "data-testid": "friends" });
+  const turn = newest();
   const refresh = async () => {
-    const boxRows = []; // built whole, then swapped in: refreshes may overlap
+    const current = turn();
+    const boxRows = []; // built whole, then swapped in if still the newest
     try {
       const list = await api.get("/api/v1/social/friends");
       if (!list.length) boxRows.push(h("li", { class: "muted" }, "No friends yet."));
@@ -28,6 +30,7 @@ export async function friends(el, bus) {
           actions));
       }
     } catch (e) { boxRows.push(h("li", {}, errorBox(e))); }
+    if (!current()) return;
     box.replaceChildren(...boxRows);
   };
   card.append(h("h2", {}, "Your friends and requests"), box);

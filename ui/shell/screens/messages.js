@@ -1,5 +1,5 @@
 import * as api from "../api.js";
-import { h, form, errorBox } from "../dom.js";
+import { h, form, errorBox, newest } from "../dom.js";
 import { need, has } from "./common.js";
 
 const enc = encodeURIComponent;
@@ -48,9 +48,11 @@ export async function messages(el, bus) {
     } catch (e) { msgs.append(h("li", {}, errorBox(e))); }
   };
 
+  const turn = newest();
   const refresh = async () => {
-    const streamRows = []; // built whole, then swapped in: refreshes may overlap
-    const convsRows = []; // built whole, then swapped in: refreshes may overlap
+    const current = turn();
+    const streamRows = []; // built whole, then swapped in if still the newest
+    const convsRows = [];
     try {
       const s = await api.get("/api/v1/social/stream");
       const items = (s && s.items) || [];
@@ -65,6 +67,7 @@ export async function messages(el, bus) {
           c.unread ? h("strong", {}, `${c.unread} new`) : null, c.last ? h("span", { class: "muted" }, c.last.text) : null));
       }
     } catch (e) { convsRows.push(h("li", {}, errorBox(e))); }
+    if (!current()) return;
     stream.replaceChildren(...streamRows);
     convs.replaceChildren(...convsRows);
     if (open) await showThread(open);

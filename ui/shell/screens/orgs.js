@@ -1,5 +1,5 @@
 import * as api from "../api.js";
-import { h, form, errorBox } from "../dom.js";
+import { h, form, errorBox, newest } from "../dom.js";
 import { need, has } from "./common.js";
 const enc = encodeURIComponent;
 export async function orgs(el, bus) {
@@ -14,6 +14,7 @@ export async function orgs(el, bus) {
   // The chat box is built once per open org and moved into each re-render, so live
   // refreshes never wipe a message being typed (or the button being clicked).
   let composer = null;
+  const invites = new Map(); // org → the invite made last
   const showOrg = async (o) => {
 
     open = o;
@@ -30,10 +31,15 @@ export async function orgs(el, bus) {
       })));
     }
     if (o.my_role === "admin" && has(found, "/api/v1/orgs/{org}/invite", "post")) {
-      const out = h("p", { class: "muted", "data-testid": "org-invite" });
+      // Kept per org: a live re-render must not wipe an invite just made.
+      const out = h("p", { class: "muted", "data-testid": "org-invite" }, invites.get(o.org) || "");
       parts.push(h("p", {}, h("button", {
         class: "secondary",
-        onclick: async () => { out.textContent = (await api.post(`/api/v1/orgs/${enc(o.org)}/invite`)).invite; },
+        onclick: async () => {
+          const { invite } = await api.post(`/api/v1/orgs/${enc(o.org)}/invite`);
+          invites.set(o.org, invite);
+          if (open && open.org === o.org) for (const p of chat.querySelectorAll('[data-testid="org-invite"]')) p.textContent = invite;
+        },
       }, "Make an invite")), out);
     }
     parts.push(h("h2", {}, "Chat"), msgs);
@@ -59,14 +65,17 @@ export async function orgs(el, bus) {
 
     } catch (e) { msgs.append(h("li", {}, errorBox(e))); }
   };
+  const turn = newest();
   const refresh = async () => {
-    const boxRows = []; // built whole, then swapped in: refreshes may overlap
+    const current = turn();
+    const boxRows = []; // built whole, then swapped in if still the newest
     let list = [];
     try {
       list = await api.get("/api/v1/orgs");
       if (!list.length) boxRows.push(h("li", { class: "muted" }, "You are in no organization yet."));
       for (const o of list) boxRows.push(h("li", { class: "row" }, h("button", { class: "secondary", onclick: () => showOrg(o) }, o.name), h("span", { class: "muted" }, o.my_role || "pending")));
     } catch (e) { boxRows.push(h("li", {}, errorBox(e))); }
+    if (!current()) return;
     box.replaceChildren(...boxRows);
     const again = open && list.find((o) => o.org === open.org);
     if (again) await showOrg(again);
