@@ -213,6 +213,10 @@ impl Courier for NetCourier {
                     m = rx.recv() => m,
                 };
                 match msg {
+                    // Paused: not taken (caught up on resume, see `catch_up_on_return`).
+                    Ok(m) if me.net.sync_paused() => {
+                        me.net.validated(&m, super::Verdict::Ignore).await
+                    }
                     Ok(m) => {
                         let p = me.people.clone();
                         let data = m.data.clone();
@@ -337,6 +341,10 @@ pub fn start(net: NetHandle, people: People, retry_every: Duration) -> Vec<JoinH
     }
     tasks.push(tokio::spawn(publish_orgs(net.clone(), people.clone())));
     tasks.push(tokio::spawn(publish_profile(net.clone(), people.clone())));
+    tasks.push(tokio::spawn(catch_up_on_return(
+        net.clone(),
+        people.clone(),
+    )));
     let n = net.clone();
     tasks.push(tokio::spawn(async move {
         let pump = crate::people::pump_every(people, Arc::new(courier), retry_every);
@@ -346,6 +354,31 @@ pub fn start(net: NetHandle, people: People, retry_every: Duration) -> Vec<JoinH
         }
     }));
     tasks
+}
+
+/// How often [`catch_up_on_return`] looks at the connection state.
+const RETURN_CHECK: Duration = Duration::from_secs(2);
+
+/// Ask the members of this user's orgs for the chat this node missed whenever it comes
+/// back: its first peer after none (start, network lost and found, a laptop waking up)
+/// or sync resumed. Without it a node that was cut off while running would only catch
+/// up at its next start.
+async fn catch_up_on_return(net: NetHandle, people: People) {
+    let mut online = false;
+    loop {
+        tokio::select! {
+            _ = net.closed() => return,
+            _ = tokio::time::sleep(RETURN_CHECK) => {}
+        }
+        let now = !net.sync_paused() && net.peers().await.is_ok_and(|p| !p.is_empty());
+        if now && !online {
+            let p = people.clone();
+            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || p.catch_up()).await {
+                tracing::warn!("courier: catch-up failed: {e}");
+            }
+        }
+        online = now;
+    }
 }
 
 /// How often the profile is checked for a change to publish.
