@@ -1186,11 +1186,16 @@ pub async fn pump_every(people: People, courier: Arc<dyn Courier>, retry_every: 
     let mut next_retry = tokio::time::Instant::now() + retry_every;
     // (body digest, keeper) pairs already handed over by this process.
     let mut handed = HashSet::new();
+    // Org parcels the courier could not take (sync paused): tried again each round.
+    let mut unpublished: VecDeque<Outbound> = VecDeque::new();
     loop {
         let tick = tokio::select! {
             _ = people.inner.wake.notified() => false,
             _ = tokio::time::sleep_until(next_retry) => true,
         };
+        for o in unpublished.drain(..) {
+            people.push(o);
+        }
         if tick {
             let p = people.clone();
             if let Ok(Err(e)) = tokio::task::spawn_blocking(move || p.requeue()).await {
@@ -1225,8 +1230,13 @@ pub async fn pump_every(people: People, courier: Arc<dyn Courier>, retry_every: 
                     }
                 },
                 Target::Org(org) => {
-                    if let Err(e) = courier.publish(org, o.parcel).await {
-                        tracing::debug!(%org, "people: publish failed: {e}");
+                    if let Err(e) = courier.publish(org, o.parcel.clone()).await {
+                        tracing::debug!(%org, "people: not published yet: {e}");
+                        undelivered = true;
+                        if unpublished.len() >= MAX_PENDING {
+                            unpublished.pop_front();
+                        }
+                        unpublished.push_back(o);
                     }
                 }
             }

@@ -359,10 +359,10 @@ pub fn start(net: NetHandle, people: People, retry_every: Duration) -> Vec<JoinH
 /// How often [`catch_up_on_return`] looks at the connection state.
 const RETURN_CHECK: Duration = Duration::from_secs(2);
 
-/// Ask the members of this user's orgs for the chat this node missed whenever it comes
-/// back: its first peer after none (start, network lost and found, a laptop waking up)
-/// or sync resumed. Without it a node that was cut off while running would only catch
-/// up at its next start.
+/// Whenever this node comes back — its first peer after none (start, network lost and
+/// found, a laptop waking up) or sync resumed — send what waits at once and ask the
+/// members of this user's orgs for the chat it missed. Without it a node cut off while
+/// running would wait for its next retry, and catch up only at its next start.
 async fn catch_up_on_return(net: NetHandle, people: People) {
     let mut online = false;
     loop {
@@ -373,7 +373,8 @@ async fn catch_up_on_return(net: NetHandle, people: People) {
         let now = !net.sync_paused() && net.peers().await.is_ok_and(|p| !p.is_empty());
         if now && !online {
             let p = people.clone();
-            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || p.catch_up()).await {
+            let r = tokio::task::spawn_blocking(move || p.requeue().and(p.catch_up()));
+            if let Ok(Err(e)) = r.await {
                 tracing::warn!("courier: catch-up failed: {e}");
             }
         }

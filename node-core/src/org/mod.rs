@@ -29,6 +29,7 @@ pub use wire::{
     Charter, ChatMessage, JoinRequest, Member, Members, OrgId, OrgInfo, OrgRole, RuleError,
 };
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -63,6 +64,16 @@ pub enum OrgError {
 pub type Result<T, E = OrgError> = std::result::Result<T, E>;
 
 /// A stored chat key: `org/<org>/key/<epoch>` → 32 bytes.
+/// How many of its newest chat messages a member names when it asks to catch up
+/// (16 bytes each on the topic).
+pub const CATCH_UP_HAVE: usize = 1000;
+
+/// Time and ID of a chat entry from its key `org/<org>/chat/<time>/<id>`.
+fn chat_key_parts(k: &str) -> Option<(u64, MessageId)> {
+    let mut p = k.split('/').skip(3);
+    Some((p.next()?.parse().ok()?, p.next()?.parse().ok()?))
+}
+
 fn key_entry(k: &str, v: &[u8]) -> Result<(u32, [u8; 32])> {
     let epoch = k.rsplit('/').next().and_then(|e| e.parse().ok());
     match (epoch, <[u8; 32]>::try_from(v)) {
@@ -81,10 +92,12 @@ pub enum OrgMessage {
     Members(Signed<Members>),
     Join(Signed<JoinRequest>),
     Chat(Signed<ChatMessage>),
-    /// "Send me the chat history after this time" (a member catching up).
+    /// "Send me the chat history after this time, but for these messages I hold"
+    /// (a member catching up; see [`Orgs::catch_up_request`]).
     HistoryRequest {
         org: OrgId,
         after: u64,
+        have: Vec<MessageId>,
     },
     History {
         org: OrgId,
@@ -657,7 +670,7 @@ impl Orgs {
     /// Chat history, oldest first: the newest `limit` messages after `after` (ms).
     pub fn history(&self, org: &OrgId, after: u64, limit: usize) -> Result<Vec<ChatView>> {
         Ok(self
-            .history_signed(org, after)?
+            .history_signed(org, after, &HashSet::new())?
             .into_iter()
             .rev()
             .take(limit)
@@ -672,7 +685,13 @@ impl Orgs {
             .collect())
     }
 
-    fn history_signed(&self, org: &OrgId, after: u64) -> Result<Vec<Signed<ChatMessage>>> {
+    /// The signed messages after `after` (ms), oldest first, but for those in `except`.
+    fn history_signed(
+        &self,
+        org: &OrgId,
+        after: u64,
+        except: &HashSet<MessageId>,
+    ) -> Result<Vec<Signed<ChatMessage>>> {
         let prefix = format!("org/{org}/chat/");
         let range = DbRange {
             prefix: Some(prefix.clone()),
@@ -682,6 +701,7 @@ impl Orgs {
         self.db
             .scan_range(&range)?
             .iter()
+            .filter(|(k, _)| chat_key_parts(k).is_none_or(|(_, id)| !except.contains(&id)))
             .map(|(_, v)| signed_from(v))
             .collect()
     }
@@ -719,16 +739,25 @@ impl Orgs {
         Ok(self.charter(org)?.map(|(s, _)| s))
     }
 
-    /// A request to send to members when this node comes back, to catch up (O3).
+    /// A request to send to members when this node comes back, to catch up (O3). It
+    /// names the newest [`CATCH_UP_HAVE`] messages held and asks for everything since
+    /// the oldest of them that it does not name (everything, if it holds fewer): a gap
+    /// before this node's own later posts (it posted while cut off) is filled too.
     pub fn catch_up_request(&self, org: &OrgId) -> Result<OrgMessage> {
-        let last = self
-            .scan(&format!("org/{org}/chat/"))?
-            .last()
-            .and_then(|(k, _)| k.split('/').nth(3).and_then(|t| t.parse().ok()))
-            .unwrap_or(0);
+        let held = self.scan(&format!("org/{org}/chat/"))?;
+        let newest = &held[held.len().saturating_sub(CATCH_UP_HAVE)..];
+        let parts: Vec<(u64, MessageId)> = newest
+            .iter()
+            .filter_map(|(k, _)| chat_key_parts(k))
+            .collect();
+        let after = match parts.first() {
+            Some((t, _)) if held.len() > CATCH_UP_HAVE => t.saturating_sub(1),
+            _ => 0,
+        };
         Ok(OrgMessage::HistoryRequest {
             org: *org,
-            after: last,
+            after,
+            have: parts.into_iter().map(|(_, id)| id).collect(),
         })
     }
 
@@ -833,7 +862,7 @@ impl Orgs {
                 self.store_chat(&s, &c)?;
                 Ok(Vec::new())
             }
-            OrgMessage::HistoryRequest { after, .. } => {
+            OrgMessage::HistoryRequest { after, have, .. } => {
                 let Some(from) = from else {
                     return Ok(Vec::new());
                 };
@@ -846,7 +875,8 @@ impl Orgs {
                 {
                     return Ok(Vec::new());
                 }
-                let messages = self.history_signed(&org, after)?;
+                let have: HashSet<MessageId> = have.into_iter().collect();
+                let messages = self.history_signed(&org, after, &have)?;
                 Ok(vec![OrgEffect::SendTo(
                     from,
                     OrgMessage::History { org, messages },

@@ -163,9 +163,18 @@ fn create_apply_through_a_member_approve_chat_and_catch_up() {
         run(&all, fx, u);
     }
     assert_eq!(carol.orgs.history(&org, 0, 100).unwrap().len(), 3);
+    // Cut off, Carol posts too (it reaches nobody): her newest message is now later
+    // than the ones she missed, and her catch-up must still ask for those.
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    let _ = carol.orgs.chat(&org, "posted while cut off").unwrap();
     carol.online.set(true);
     let req = carol.orgs.catch_up_request(&org).unwrap();
-    run(&all, vec![OrgEffect::SendTo(alice.id(), req)], &carol);
+    let fx = alice.orgs.receive(req, Some(carol.id())).unwrap();
+    let [OrgEffect::SendTo(to, OrgMessage::History { messages, .. })] = &fx[..] else {
+        panic!("one history reply expected")
+    };
+    assert_eq!((*to, messages.len()), (carol.id(), 2), "only what Carol lacks");
+    run(&all, fx, &alice);
     let texts: Vec<String> = carol
         .orgs
         .history(&org, 0, 100)
@@ -180,7 +189,8 @@ fn create_apply_through_a_member_approve_chat_and_catch_up() {
             "thanks",
             "hello all",
             "carol missed this",
-            "and this"
+            "and this",
+            "posted while cut off"
         ]
     );
     assert_eq!(alice.orgs.history(&org, 0, 100).unwrap().len(), 5);
@@ -212,7 +222,11 @@ fn create_apply_through_a_member_approve_chat_and_catch_up() {
     let fx = alice
         .orgs
         .receive(
-            OrgMessage::HistoryRequest { org, after: 0 },
+            OrgMessage::HistoryRequest {
+                org,
+                after: 0,
+                have: vec![],
+            },
             Some(mallory.id()),
         )
         .unwrap();
