@@ -173,7 +173,11 @@ fn create_apply_through_a_member_approve_chat_and_catch_up() {
     let [OrgEffect::SendTo(to, OrgMessage::History { messages, .. })] = &fx[..] else {
         panic!("one history reply expected")
     };
-    assert_eq!((*to, messages.len()), (carol.id(), 2), "only what Carol lacks");
+    assert_eq!(
+        (*to, messages.len()),
+        (carol.id(), 2),
+        "only what Carol lacks"
+    );
     run(&all, fx, &alice);
     let texts: Vec<String> = carol
         .orgs
