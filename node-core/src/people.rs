@@ -201,6 +201,8 @@ pub trait Courier: Send + Sync {
     /// Listen on the org's topic from now on (idempotent); what arrives goes to
     /// [`People::receive`].
     fn subscribe(&self, org: OrgId);
+    /// Stop listening on the org's topic (this user left it or was removed).
+    fn unsubscribe(&self, org: OrgId);
 }
 
 /// Something changed in an org (for the UI, over WebSocket as
@@ -1204,11 +1206,18 @@ pub async fn pump_every(people: People, courier: Arc<dyn Courier>, retry_every: 
         }
         let p = people.clone();
         if let Ok(Ok(topics)) = tokio::task::spawn_blocking(move || p.topics()).await {
-            for t in topics {
-                if subscribed.insert(t) {
-                    courier.subscribe(t);
+            for t in &topics {
+                if subscribed.insert(*t) {
+                    courier.subscribe(*t);
                 }
             }
+            subscribed.retain(|t| {
+                let keep = topics.contains(t);
+                if !keep {
+                    courier.unsubscribe(*t);
+                }
+                keep
+            });
         }
         let mut undelivered = false;
         for o in people.take_outgoing() {

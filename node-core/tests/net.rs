@@ -1135,4 +1135,21 @@ async fn rejected_topic_messages_lower_the_senders_gossip_score() {
     })
     .await;
     assert!(after < before, "{after} < {before}");
+
+    // A leaves the topic (an org member removed): its receiver ends, and B soon has
+    // nobody left to publish to.
+    a.net.unsubscribe("leither/test/scored").await;
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        use tokio::sync::broadcast::error::RecvError;
+        while !matches!(rx.recv().await, Err(RecvError::Closed)) {}
+    })
+    .await;
+    assert!(closed.is_ok(), "the receiver did not end");
+    eventually("B to see A left the topic", || async {
+        b.net
+            .publish("leither/test/scored", b"anyone?".to_vec())
+            .await
+            .err()
+    })
+    .await;
 }

@@ -256,6 +256,10 @@ pub enum Command {
         source: PeerId,
         verdict: super::Verdict,
     },
+    /// Leave a topic; its receivers see the channel closed.
+    Unsubscribe {
+        topic: String,
+    },
 }
 
 /// How a DHT lookup went: peers asked and answered.
@@ -594,6 +598,12 @@ impl Actor {
                     Err(e) => Err(NetError::Internal(format!("subscribe: {e}"))),
                 };
                 let _ = reply.send(r);
+            }
+            Command::Unsubscribe { topic } => {
+                let t = gossipsub::IdentTopic::new(topic);
+                self.swarm.behaviour_mut().gossip.unsubscribe(&t);
+                self.topics.remove(&t.hash());
+                self.validated_topics.remove(&t.hash());
             }
             Command::Validated {
                 id,

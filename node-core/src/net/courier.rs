@@ -197,6 +197,11 @@ impl Courier for NetCourier {
         })
     }
 
+    fn unsubscribe(&self, org: OrgId) {
+        let net = self.net.clone();
+        tokio::spawn(async move { net.unsubscribe(&org_topic(&org)).await });
+    }
+
     fn subscribe(&self, org: OrgId) {
         let me = self.clone();
         tokio::spawn(async move {

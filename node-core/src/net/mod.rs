@@ -563,6 +563,18 @@ impl NetHandle {
         .await?
     }
 
+    /// Leave a gossipsub topic: this node no longer receives nor forwards its messages,
+    /// and the receivers of [`NetHandle::subscribe`] end.
+    pub async fn unsubscribe(&self, topic: &str) {
+        let _ = self
+            .inner
+            .cmd
+            .send(actor::Command::Unsubscribe {
+                topic: topic.to_string(),
+            })
+            .await;
+    }
+
     /// Report the application's verdict on a message of a validated topic.
     pub async fn validated(&self, msg: &TopicMessage, verdict: Verdict) {
         if let Some((id, source)) = &msg.validation {

@@ -406,6 +406,10 @@ impl Courier for TableCourier {
     fn subscribe(&self, org: OrgId) {
         self.subscribed.lock().unwrap().push(org);
     }
+
+    fn unsubscribe(&self, org: OrgId) {
+        self.subscribed.lock().unwrap().retain(|o| *o != org);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -426,7 +430,7 @@ async fn pump_sends_retries_until_taken_and_subscribes() {
     });
     let tick = Duration::from_millis(100);
     let a = tokio::spawn(pump_every(alice.people.clone(), to_bob.clone(), tick));
-    let b = tokio::spawn(pump_every(bob.people.clone(), to_alice, tick));
+    let b = tokio::spawn(pump_every(bob.people.clone(), to_alice.clone(), tick));
 
     alice
         .people
@@ -449,6 +453,34 @@ async fn pump_sends_retries_until_taken_and_subscribes() {
     let got = bob.people.conversation(&alice.id(), None, 10).unwrap();
     assert_eq!(got.len(), 1, "exactly once despite retries");
     assert_eq!(*to_bob.subscribed.lock().unwrap(), vec![org]);
+
+    // Bob joins the org: his pump listens on its topic; removed, it leaves it.
+    async fn until(what: &str, f: impl Fn() -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !f() {
+            assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let inv = alice.people.org_invite(&org).unwrap();
+    bob.people.apply(Some(&inv), None, None, "").unwrap();
+    until("Bob's application", || {
+        alice.people.orgs().view(&org).unwrap().applications.len() == 1
+    })
+    .await;
+    alice
+        .people
+        .set_member(&org, &bob.id(), Some(OrgRole::Member))
+        .unwrap();
+    until("Bob listens on the org topic", || {
+        *to_alice.subscribed.lock().unwrap() == [org]
+    })
+    .await;
+    alice.people.set_member(&org, &bob.id(), None).unwrap();
+    until("Bob left the org topic", || {
+        to_alice.subscribed.lock().unwrap().is_empty()
+    })
+    .await;
     a.abort();
     b.abort();
 }
