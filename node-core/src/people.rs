@@ -537,7 +537,7 @@ impl People {
     }
 
     /// Queue again everything not yet taken: this user's parcels, the parcels kept for
-    /// offline friends, and the social outbox.
+    /// offline friends, the social outbox, and org records whose key is here by now.
     pub fn requeue(&self) -> Result<usize> {
         let mut n = 0;
         for prefix in ["q/", "k/"] {
@@ -557,6 +557,9 @@ impl People {
             }
         }
 
+        for org in self.topics()? {
+            self.release_waiting(&org)?;
+        }
         for o in self.inner.social.outbox()? {
             self.send_social(o)?;
             n += 1;

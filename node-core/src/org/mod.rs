@@ -63,7 +63,6 @@ pub enum OrgError {
 
 pub type Result<T, E = OrgError> = std::result::Result<T, E>;
 
-/// A stored chat key: `org/<org>/key/<epoch>` → 32 bytes.
 /// How many of its newest chat messages a member names when it asks to catch up
 /// (16 bytes each on the topic).
 pub const CATCH_UP_HAVE: usize = 1000;
@@ -74,6 +73,7 @@ fn chat_key_parts(k: &str) -> Option<(u64, MessageId)> {
     Some((p.next()?.parse().ok()?, p.next()?.parse().ok()?))
 }
 
+/// A stored chat key: `org/<org>/key/<epoch>` → 32 bytes.
 fn key_entry(k: &str, v: &[u8]) -> Result<(u32, [u8; 32])> {
     let epoch = k.rsplit('/').next().and_then(|e| e.parse().ok());
     match (epoch, <[u8; 32]>::try_from(v)) {
