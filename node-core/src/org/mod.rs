@@ -69,8 +69,8 @@ pub const CATCH_UP_HAVE: usize = 1000;
 
 /// Time and ID of a chat entry from its key `org/<org>/chat/<time>/<id>`.
 fn chat_key_parts(k: &str) -> Option<(u64, MessageId)> {
-    let mut p = k.split('/').skip(3);
-    Some((p.next()?.parse().ok()?, p.next()?.parse().ok()?))
+    let mut p = k.split('/');
+    Some((p.nth(3)?.parse().ok()?, p.next()?.parse().ok()?))
 }
 
 /// A stored chat key: `org/<org>/key/<epoch>` → 32 bytes.

@@ -39,6 +39,17 @@ impl User {
     fn id(&self) -> UserId {
         self.people.me()
     }
+
+    /// The org chat texts this user's node holds, oldest first.
+    fn chat(&self, org: &OrgId) -> Vec<String> {
+        self.people
+            .orgs()
+            .history(org, 0, 100)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.text)
+            .collect()
+    }
 }
 
 /// Move parcels until none are left. Parcels for an offline user stay undelivered
@@ -241,14 +252,7 @@ fn org_apply_through_a_member_approve_chat_catch_up() {
     assert_eq!(carol.people.history(&org, None, 10).unwrap().len(), 1);
     carol.people.catch_up().unwrap();
     deliver(&all);
-    let h: Vec<String> = carol
-        .people
-        .history(&org, None, 10)
-        .unwrap()
-        .into_iter()
-        .map(|c| c.text)
-        .collect();
-    assert_eq!(h, ["welcome", "thanks"]);
+    assert_eq!(carol.chat(&org), ["welcome", "thanks"]);
     // Paging backwards.
     let last = carol.people.history(&org, None, 1).unwrap();
     assert_eq!(last[0].text, "thanks");
@@ -648,21 +652,12 @@ fn org_topic_is_unreadable_without_the_chat_key_and_a_removed_member_loses_it() 
         Err(PeopleError::NoKey { epoch: 2, .. })
     ));
     bob.people.receive(&p).unwrap();
-    let texts = |u: &User| -> Vec<String> {
-        u.people
-            .orgs()
-            .history(&org, 0, 10)
-            .unwrap()
-            .into_iter()
-            .map(|c| c.text)
-            .collect()
-    };
-    assert_eq!(texts(&bob), ["members only", "after Carol left"]);
-    assert_eq!(texts(&carol), ["members only"]);
+    assert_eq!(bob.chat(&org), ["members only", "after Carol left"]);
+    assert_eq!(carol.chat(&org), ["members only"]);
     // Bob (still a member) posts under the new key; Alice reads it.
     let p = chat(&bob, "still here");
     alice.people.receive(&p).unwrap();
-    assert_eq!(texts(&alice).last().unwrap(), "still here");
+    assert_eq!(alice.chat(&org).last().unwrap(), "still here");
 }
 
 #[test]
@@ -700,14 +695,7 @@ fn a_post_made_before_the_chat_key_arrived_waits_for_it() {
     }
     assert!(bob.people.orgs().chat_key(&org).unwrap().is_some());
     deliver(&[&alice, &bob]);
-    let texts: Vec<String> = alice
-        .people
-        .history(&org, None, 10)
-        .unwrap()
-        .into_iter()
-        .map(|c| c.text)
-        .collect();
-    assert_eq!(texts, ["posted early"]);
+    assert_eq!(alice.chat(&org), ["posted early"]);
     // Nothing is left waiting: a later key (rotation) sends nothing again.
     bob.people.release_waiting(&org).unwrap();
     assert!(bob.people.take_outgoing().is_empty());
