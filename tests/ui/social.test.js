@@ -15,6 +15,22 @@ import { Node, BIN, cli, tempDir, ROOT, CHROMIUM, CHROMIUM_ARGS } from "../lib/n
 const LONG = { timeout: 60_000 }; // deliveries cross the network on a loaded 2-core machine
 // A test may take several such steps; its own limit is longer, so a failure names the step.
 const TEST = { timeout: 180_000 };
+
+/** A two-node test: on failure the error also carries what both screens showed. */
+function twoNodes(name, opts, fn) {
+  test(name, opts, async () => {
+    try {
+      await fn();
+    } catch (e) {
+      const screen = async (who, page) => {
+        const text = await page?.locator("main").innerText({ timeout: 2_000 }).catch((err) => `(unreadable: ${err.message})`);
+        return `--- ${who}'s screen ---\n${String(text).slice(0, 3_000)}`;
+      };
+      e.message += `\n${await screen("Alice", pa)}\n${await screen("Bob", pb)}`;
+      throw e;
+    }
+  });
+}
 let alice, bob, browser, pa, pb, aliceUser, bobUser;
 
 /** A node whose network listens on loopback only and joins through `boot`. */
@@ -86,7 +102,7 @@ after(async () => {
   for (const n of [alice, bob]) if (n) { await n.stop(); n.remove(); }
 });
 
-test("Bob adds Alice with her invite and she accepts, in their own UIs", TEST, async () => {
+twoNodes("Bob adds Alice with her invite and she accepts, in their own UIs", TEST, async () => {
   await go(pa, "Friends");
   await pa.getByRole("button", { name: "Make an invite" }).click();
   const invite = await until("an invite", async () => {
@@ -115,7 +131,7 @@ test("Bob adds Alice with her invite and she accepts, in their own UIs", TEST, a
   assert.deepEqual([...pa.problems, ...pb.problems], [], "no script or CSP errors");
 });
 
-test("a direct message from Alice appears on Bob's screen, and his reply on hers", TEST, async () => {
+twoNodes("a direct message from Alice appears on Bob's screen, and his reply on hers", TEST, async () => {
   await go(pa, "Messages");
   await go(pb, "Messages");
   await pa.getByLabel("New conversation with (friend's user ID)").fill(bobUser);
@@ -129,14 +145,20 @@ test("a direct message from Alice appears on Bob's screen, and his reply on hers
   await pb.getByTestId("conversations").getByRole("button", { name: "Alice" }).click(LONG);
   const threadB = pb.getByTestId("thread");
   await threadB.getByText("Hello Bob, lunch at noon?").waitFor(LONG);
-  await threadB.getByLabel("Message").fill("Yes, see you there");
+  // While Bob types, Alice's next message arrives and his screen updates live: his
+  // typing goes on in the same box (a re-render must not take the focus).
+  await threadB.getByLabel("Message").fill("Yes, see");
+  await threadA.getByLabel("Message").fill("Or one?");
+  await threadA.getByRole("button", { name: "Send" }).click();
+  await threadB.getByText("Or one?").waitFor(LONG);
+  await pb.keyboard.type(" you there");
   await threadB.getByRole("button", { name: "Send" }).click();
   await threadA.getByText("Yes, see you there").waitFor(LONG);
   await shot(pa, "two-nodes-messages");
   assert.deepEqual([...pa.problems, ...pb.problems], [], "no script or CSP errors");
 });
 
-test("Alice creates an org, Bob applies with its invite, she approves, both chat", TEST, async () => {
+twoNodes("Alice creates an org, Bob applies with its invite, she approves, both chat", TEST, async () => {
   await go(pa, "Organizations");
   await pa.getByLabel("Name", { exact: true }).fill("Garden club");
   await pa.getByLabel("About").fill("tomatoes and more");
@@ -170,22 +192,26 @@ test("Alice creates an org, Bob applies with its invite, she approves, both chat
   await go(pb, "Organizations");
   await pb.getByTestId("orgs").getByRole("button", { name: "Garden club" }).click();
   const chatB = pb.getByTestId("org-chat");
-  await chatB.getByLabel("Message").fill("Beans are up!");
-  await chatB.getByRole("button", { name: "Post" }).click();
-  await chatB.getByText("Beans are up!").waitFor();
-  await chatA.getByText("Beans are up!").waitFor(LONG);
+  // Bob starts typing; Alice's welcome arrives on his screen live, and his typing goes
+  // on in the same box.
+  await chatB.getByLabel("Message").fill("Beans are");
   await chatA.getByLabel("Message").fill("Welcome, Bob");
   await chatA.getByRole("button", { name: "Post" }).click();
   await chatB.getByText("Welcome, Bob").waitFor(LONG);
+  await pb.keyboard.type(" up!");
+  await chatB.getByRole("button", { name: "Post" }).click();
+  await chatB.getByText("Beans are up!").waitFor();
+  await chatA.getByText("Beans are up!").waitFor(LONG);
   await shot(pb, "two-nodes-org-chat");
   assert.deepEqual([...pa.problems, ...pb.problems], [], "no script or CSP errors");
 });
 
-test("Bob finds Alice's second org by its ID alone and applies to its admin", TEST, async () => {
+twoNodes("Bob finds Alice's second org by its ID alone and applies to its admin", TEST, async () => {
   await go(pa, "Organizations");
   await pa.getByLabel("Name", { exact: true }).fill("Chess club");
   await pa.getByRole("button", { name: "Create" }).click();
   await pa.getByTestId("orgs").getByRole("button", { name: "Chess club" }).click();
+  await pa.getByTestId("org-chat").getByRole("heading", { name: "Chess club" }).waitFor();
   const id = (await pa.getByTestId("org-chat").getByTestId("org-id").innerText()).trim();
   assert.match(id, /^[0-9a-v]{52}$/);
   // Alice's node publishes the org's records on the DHT; Bob only has the ID.
@@ -204,7 +230,7 @@ test("Bob finds Alice's second org by its ID alone and applies to its admin", TE
   });
 });
 
-test("Bob installs the notes app Alice published, from the network, and his note persists", { timeout: 120_000 }, async () => {
+twoNodes("Bob installs the notes app Alice published, from the network, and his note persists", { timeout: 120_000 }, async () => {
   const pub = JSON.parse(cli(alice.dir, "--json", "app", "publish", path.join(ROOT, "ui/examples/notes")));
   assert.deepEqual(await bob.api("GET", "/api/v1/apps"), [], "Bob has no apps yet");
 

@@ -36,6 +36,29 @@ export function newest() {
   return () => { const mine = ++n; return () => mine === n; };
 }
 
+const shown = new WeakMap(); // element → the signature of what it shows
+
+/** Show `build()` (a list of children) in `el`, but only when `sig` (a string that
+ * names the content) differs from what `el` shows: a live refresh that changes nothing
+ * leaves the DOM alone, so focus, selection and a click in progress survive it. */
+export function update(el, sig, build) {
+  if (shown.get(el) === sig) return;
+  shown.set(el, sig);
+  el.replaceChildren(...build());
+}
+
+/** The outcome of a fetch, as `{ data }` or `{ failed }`, for `showList`. */
+export async function fetched(promise) {
+  try { return { data: await promise }; } catch (e) { return { failed: e }; }
+}
+
+/** `update` a list from a `fetched` outcome: `rows(data)`, or the error. The rows
+ * are built only when the data changed (the data is their signature). */
+export function showList(el, got, rows) {
+  update(el, got.failed ? `error ${got.failed.message}` : JSON.stringify(got.data),
+    () => (got.failed ? [h("li", {}, errorBox(got.failed))] : rows(got.data)));
+}
+
 export function errorBox(e) {
   return h("p", { class: "error", role: "alert" }, e.message || String(e));
 }

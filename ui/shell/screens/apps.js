@@ -1,5 +1,5 @@
 import * as api from "../api.js";
-import { h, form, errorBox, newest } from "../dom.js";
+import { h, form, newest, fetched, showList } from "../dom.js";
 import { need, has, itemsOf } from "./common.js";
 
 // Apps run in their own origin, http://<app-id>.localhost:<port>: a launch code from
@@ -19,25 +19,23 @@ export async function apps(el) {
   const turn = newest();
   const refresh = async () => {
     const current = turn();
-    const boxRows = []; // built whole, then swapped in if still the newest
-    try {
-      const items = itemsOf(await api.get("/api/v1/apps"));
-      if (!items.length) boxRows.push(h("li", { class: "muted" }, "No apps installed."));
-      for (const a of items) {
+    const got = await fetched(api.get("/api/v1/apps").then(itemsOf));
+    if (!current()) return;
+    showList(box, got, (items) => {
+      if (!items.length) return [h("li", { class: "muted" }, "No apps installed.")];
+      return items.map((a) => {
         const id = a.id || a.app || a.app_id;
         const name = a.name || (a.manifest && a.manifest.name) || id;
-        boxRows.push(h("li", { class: "row" }, h("strong", {}, name), h("span", { class: "muted" }, String(id).slice(0, 16) + "…"),
+        return h("li", { class: "row" }, h("strong", {}, name), h("span", { class: "muted" }, String(id).slice(0, 16) + "…"),
           h("button", {
             onclick: async () => {
               frame.replaceChildren(h("div", { class: "row" }, h("h2", {}, name)),
                 h("iframe", { class: "app", src: await launch(id), title: name }));
             },
           }, "Open"),
-          h("button", { class: "secondary", onclick: async () => window.open(await launch(id), "_blank", "noopener") }, "Open in a window")));
-      }
-    } catch (e) { boxRows.push(h("li", {}, errorBox(e))); }
-    if (!current()) return;
-    box.replaceChildren(...boxRows);
+          h("button", { class: "secondary", onclick: async () => window.open(await launch(id), "_blank", "noopener") }, "Open in a window"));
+      });
+    });
   };
   card.append(h("h2", {}, "Installed"), box);
   if (has(found, "/api/v1/apps/install", "post")) {

@@ -1,5 +1,5 @@
 import * as api from "../api.js";
-import { h, form, errorBox, newest } from "../dom.js";
+import { h, form, newest, fetched, showList } from "../dom.js";
 import { need, has } from "./common.js";
 
 const enc = encodeURIComponent;
@@ -14,24 +14,22 @@ export async function friends(el, bus) {
   const turn = newest();
   const refresh = async () => {
     const current = turn();
-    const boxRows = []; // built whole, then swapped in if still the newest
-    try {
-      const list = await api.get("/api/v1/social/friends");
-      if (!list.length) boxRows.push(h("li", { class: "muted" }, "No friends yet."));
-      for (const f of list) {
+    const got = await fetched(api.get("/api/v1/social/friends"));
+    if (!current()) return;
+    showList(box, got, (list) => {
+      if (!list.length) return [h("li", { class: "muted" }, "No friends yet.")];
+      return list.map((f) => {
         const actions = [];
         if (f.state === "incoming" && has(found, "/api/v1/social/friends/{user}/accept", "post")) {
           actions.push(h("button", { onclick: async () => { await api.post(`/api/v1/social/friends/${enc(f.user)}/accept`); refresh(); } }, "Accept"));
           actions.push(h("button", { class: "secondary", onclick: async () => { await api.post(`/api/v1/social/friends/${enc(f.user)}/decline`); refresh(); } }, "Decline"));
         }
-        boxRows.push(h("li", { class: "row" },
+        return h("li", { class: "row" },
           h("span", {}, h("strong", {}, f.name || "(no name)"), " ", h("span", { class: "muted" }, `${String(f.user).slice(0, 16)}… · ${f.state || ""}`),
             f.note ? h("span", { class: "muted" }, ` · “${f.note}”`) : null),
-          actions));
-      }
-    } catch (e) { boxRows.push(h("li", {}, errorBox(e))); }
-    if (!current()) return;
-    box.replaceChildren(...boxRows);
+          actions);
+      });
+    });
   };
   card.append(h("h2", {}, "Your friends and requests"), box);
   if (has(found, "/api/v1/social/friends", "post")) {

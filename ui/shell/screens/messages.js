@@ -1,5 +1,5 @@
 import * as api from "../api.js";
-import { h, form, errorBox, newest } from "../dom.js";
+import { h, form, newest, fetched, showList } from "../dom.js";
 import { need, has } from "./common.js";
 
 const enc = encodeURIComponent;
@@ -22,54 +22,48 @@ export async function messages(el, bus) {
   const convs = h("ul", { class: "list", "data-testid": "conversations" });
   const thread = h("div", { "data-testid": "thread" });
   let open = null;
-  // Built once per open conversation and moved into each re-render, so live refreshes
-  // never wipe a message being typed.
-  let composer = null;
-
+  // The open conversation keeps its parts in place: the messages are updated only
+  // when they change and the message box is made once per conversation and never
+  // moved, so live events never take the focus (or a click) from the user.
+  let view = null;
+  const threadTurn = newest();
   const showThread = async (user, name) => {
-    if (!composer || composer.user !== user) {
-      composer = {
+    const current = threadTurn();
+    open = user;
+    if (!view || view.user !== user) {
+      view = {
         user,
-        name,
-        el: form([{ name: "text", label: "Message", type: "textarea", required: true }], "Send",
+        msgs: h("ul", { class: "list" }, h("li", { class: "muted" }, "Loading…")),
+        composer: form([{ name: "text", label: "Message", type: "textarea", required: true }], "Send",
           async (v) => { await api.post(`/api/v1/social/conversations/${enc(user)}/messages`, { text: v.text }); await showThread(user); }),
       };
+      thread.replaceChildren(h("h2", {}, `With ${name || String(user).slice(0, 16) + "…"}`), view.msgs, view.composer);
     }
-    open = user;
-    name = name || composer.name;
-    const msgs = h("ul", { class: "list" });
-    thread.replaceChildren(h("h2", {}, `With ${name || String(user).slice(0, 16) + "…"}`), msgs, composer.el);
-
-    try {
-      const list = await api.get(`/api/v1/social/conversations/${enc(user)}/messages`);
-      if (!list.length) msgs.append(h("li", { class: "muted" }, "No messages yet."));
-      for (const m of list) msgs.append(h("li", {}, h("span", { class: "muted" }, `${m.outgoing ? "me" : "them"} · ${time(m.time)} · ${m.status || ""}`), h("div", {}, m.text)));
-      if (has(found, "/api/v1/social/conversations/{user}/read", "post")) await api.post(`/api/v1/social/conversations/${enc(user)}/read`).catch(() => {});
-    } catch (e) { msgs.append(h("li", {}, errorBox(e))); }
+    const got = await fetched(api.get(`/api/v1/social/conversations/${enc(user)}/messages`));
+    if (!current()) return;
+    showList(view.msgs, got, (list) => (list.length
+      ? list.map((m) => h("li", {}, h("span", { class: "muted" }, `${m.outgoing ? "me" : "them"} · ${time(m.time)} · ${m.status || ""}`), h("div", {}, m.text)))
+      : [h("li", { class: "muted" }, "No messages yet.")]));
+    if ((got.data || []).some((m) => m.status === "unread") && has(found, "/api/v1/social/conversations/{user}/read", "post")) {
+      await api.post(`/api/v1/social/conversations/${enc(user)}/read`).catch(() => {});
+    }
   };
 
   const turn = newest();
   const refresh = async () => {
     const current = turn();
-    const streamRows = []; // built whole, then swapped in if still the newest
-    const convsRows = [];
-    try {
-      const s = await api.get("/api/v1/social/stream");
-      const items = (s && s.items) || [];
-      if (!items.length) streamRows.push(h("li", { class: "muted" }, "Nothing in your stream yet."));
-      for (const it of items) streamRows.push(h("li", {}, h("span", { class: "muted" }, `${it.kind} · ${time(it.time)}`), h("div", {}, it.text)));
-    } catch (e) { streamRows.push(h("li", {}, errorBox(e))); }
-    try {
-      const list = await api.get("/api/v1/social/conversations");
-      if (!list.length) convsRows.push(h("li", { class: "muted" }, "No conversations yet. Message a friend from here:"));
-      for (const c of list) {
-        convsRows.push(h("li", { class: "row" }, h("button", { class: "secondary", onclick: () => showThread(c.user, c.name) }, c.name || String(c.user).slice(0, 16) + "…"),
-          c.unread ? h("strong", {}, `${c.unread} new`) : null, c.last ? h("span", { class: "muted" }, c.last.text) : null));
-      }
-    } catch (e) { convsRows.push(h("li", {}, errorBox(e))); }
+    const [stream_, convs_] = await Promise.all([
+      fetched(api.get("/api/v1/social/stream").then((s) => (s && s.items) || [])),
+      fetched(api.get("/api/v1/social/conversations")),
+    ]);
     if (!current()) return;
-    stream.replaceChildren(...streamRows);
-    convs.replaceChildren(...convsRows);
+    showList(stream, stream_, (items) => (items.length
+      ? items.map((it) => h("li", {}, h("span", { class: "muted" }, `${it.kind} · ${time(it.time)}`), h("div", {}, it.text)))
+      : [h("li", { class: "muted" }, "Nothing in your stream yet.")]));
+    showList(convs, convs_, (list) => (list.length
+      ? list.map((c) => h("li", { class: "row" }, h("button", { class: "secondary", onclick: () => showThread(c.user, c.name) }, c.name || String(c.user).slice(0, 16) + "…"),
+        c.unread ? h("strong", {}, `${c.unread} new`) : null, c.last ? h("span", { class: "muted" }, c.last.text) : null))
+      : [h("li", { class: "muted" }, "No conversations yet. Message a friend from here:")]));
     if (open) await showThread(open);
   };
   card.append(h("div", { class: "grid2" },
