@@ -187,6 +187,9 @@ fn dm_throughput(n: usize) {
     );
 }
 
+/// Pages read to time one page of history.
+const PAGES: u32 = 50;
+
 fn catch_up(n: usize) {
     // DMs: Bob is offline while Alice sends n; then the outbox is sent again.
     let users = vec![user("Alice"), user("Bob")];
@@ -218,6 +221,21 @@ fn catch_up(n: usize) {
         t.as_secs_f64(),
         n as f64 / t.as_secs_f64()
     );
+    let page = |f: &dyn Fn() -> usize| {
+        let start = Instant::now();
+        for _ in 0..PAGES {
+            assert_eq!(f(), 50);
+        }
+        ms(start.elapsed() / PAGES)
+    };
+    println!(
+        "newest page (50) of a {n}-message conversation: {} per page",
+        page(&|| b
+            .people
+            .conversation(&a.people.me(), None, 50)
+            .unwrap()
+            .len())
+    );
 
     // Org chat: Carol was offline for n messages and asks a member for the history.
     let users = vec![user("Alice"), user("Carol")];
@@ -243,6 +261,10 @@ fn catch_up(n: usize) {
         "catch-up of {n} org chat messages (history request, one reply, verify and store each): {:.2} s ({:.0} messages/s)",
         t.as_secs_f64(),
         n as f64 / t.as_secs_f64()
+    );
+    println!(
+        "newest page (50) of a {n}-message org chat: {} per page",
+        page(&|| c.people.history(&org, None, 50).unwrap().len())
     );
 }
 

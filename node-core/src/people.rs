@@ -1108,7 +1108,7 @@ impl People {
     /// Chat history, oldest first: at most `limit` messages before `before` (ms).
     pub fn history(&self, org: &OrgId, before: Option<u64>, limit: usize) -> Result<Vec<ChatView>> {
         self.require_member(org)?;
-        Ok(self.inner.orgs.history_before(org, before, limit)?)
+        Ok(self.inner.orgs.history(org, before, limit)?)
     }
 
     /// Replace the published apps list (O4) — admins.

@@ -235,6 +235,20 @@ async fn database_over_http() {
         scan,
         json!([{"key": "users/alice", "value": "{\"age\":3}"}])
     );
+    // Newest first: the last `limit` keys, in descending order.
+    put("users/carol", b"c").await.unwrap();
+    put("users/dave", b"d").await.unwrap();
+    let last = node
+        .ok(
+            Method::GET,
+            &format!("/api/v1/mimei/{id}/db?prefix=users/&reverse=true&limit=2"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        last,
+        json!([{"key": "users/dave", "value": "d"}, {"key": "users/carol", "value": "c"}])
+    );
     node.ok(Method::POST, &format!("/api/v1/mimei/{id}/backup"), None)
         .await;
     node.req(

@@ -47,6 +47,8 @@ export interface DbRange {
   start?: string;
   end?: string;
   limit?: number;
+  /** The last `limit` keys of the range, in descending order. */
+  reverse?: boolean;
 }
 
 export type BatchOp =

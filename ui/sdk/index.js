@@ -105,7 +105,8 @@ export const db = {
   },
   put: (key, value) => call("PUT", `/api/v1/app/db/${encPath(key)}`, typeof value === "string" ? value : JSON.stringify(value)).then(() => undefined),
   delete: async (key) => (await json("DELETE", `/api/v1/app/db/${encPath(key)}`)).existed,
-  /** Entries in key order: `{prefix, start, end, limit}`. */
+  /** Entries in key order: `{prefix, start, end, limit}`; `reverse: true` gives the
+   * last `limit` of them, in descending order (the newest page of a log). */
   async scan(range = {}) {
     return (await json("GET", `/api/v1/app/db${query(range)}`)).map((i) => ({ key: i.key, value: value(i) }));
   },

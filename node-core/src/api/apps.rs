@@ -404,6 +404,8 @@ struct AppScanQuery {
     start: Option<String>,
     end: Option<String>,
     limit: Option<usize>,
+    /// Newest first: the last `limit` keys of the range, in descending order.
+    reverse: Option<bool>,
 }
 
 /// Entries of the app's own database in key order.
@@ -420,6 +422,7 @@ async fn app_db_scan(
         start: q.start,
         end: q.end,
         limit: q.limit,
+        reverse: q.reverse.unwrap_or(false),
     };
     let (m, user) = (s.node.mimeis().clone(), s.user());
     blocking(move || {

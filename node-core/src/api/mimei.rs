@@ -340,6 +340,8 @@ struct DbScanQuery {
     /// Last key (exclusive).
     end: Option<String>,
     limit: Option<usize>,
+    /// Newest first: the last `limit` keys of the range, in descending order.
+    reverse: Option<bool>,
 }
 
 /// One database entry. `value` holds UTF-8 values; other values are in `value_base64`.
@@ -384,7 +386,8 @@ impl DbItem {
 }
 
 /// Entries in key order: all keys with `prefix`, from `start` (inclusive) to `end`
-/// (exclusive), at most `limit`.
+/// (exclusive), at most `limit`; with `reverse=true` the last `limit` of them, in
+/// descending key order.
 #[utoipa::path(get, path = "/api/v1/mimei/{id}/db", tag = "database", params(("id" = MimeiId, Path), DbScanQuery),
     responses((status = 200, body = Vec<DbItem>)))]
 async fn db_scan(
@@ -399,6 +402,7 @@ async fn db_scan(
         start: q.start,
         end: q.end,
         limit: q.limit,
+        reverse: q.reverse.unwrap_or(false),
     };
     let (m, user) = (s.node.mimeis().clone(), s.user());
     blocking(move || {

@@ -32,7 +32,8 @@ pub struct DbEntry {
 }
 
 /// Which keys a scan returns: all keys with `prefix` (if set) in `[start, end)`, at
-/// most `limit` of them, in key order.
+/// most `limit` of them, in key order — or, with `reverse`, the last `limit` of them,
+/// in descending key order (the newest page of a log without reading all of it).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DbRange {
     #[serde(default)]
@@ -43,6 +44,8 @@ pub struct DbRange {
     pub end: Option<String>,
     #[serde(default)]
     pub limit: Option<usize>,
+    #[serde(default)]
+    pub reverse: bool,
 }
 
 impl DbRange {
@@ -59,6 +62,20 @@ impl DbRange {
                 .prefix
                 .as_deref()
                 .is_none_or(|p| k.starts_with(p) || k < p)
+    }
+
+    /// Every key in range is below this (bytes; no UTF-8 key holds 0xff).
+    fn upper_bound(&self) -> Option<Vec<u8>> {
+        let after_prefix = self.prefix.as_deref().map(|p| {
+            let mut b = p.as_bytes().to_vec();
+            b.push(0xff);
+            b
+        });
+        let end = self.end.as_deref().map(|e| e.as_bytes().to_vec());
+        match (after_prefix, end) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     fn lower_bound(&self) -> &str {
@@ -196,15 +213,23 @@ impl Mimeis {
             Resolved::Cur => {
                 let base = key(prefix::DB, id, &[]);
                 let from = db_key(id, range.lower_bound());
-                for kv in self.store.tree().range(from..) {
+                let to = match range.upper_bound() {
+                    Some(u) => key(prefix::DB, id, &u),
+                    None => key(prefix::DB, id, &[0xff]),
+                };
+                let tree = self.store.tree();
+                let entries = tree.range(from..to);
+                let entries: Box<dyn Iterator<Item = _>> = if range.reverse {
+                    Box::new(entries.rev())
+                } else {
+                    Box::new(entries)
+                };
+                for kv in entries {
+                    if out.len() >= limit {
+                        break;
+                    }
                     let (kb, vb) = kv.map_err(crate::store::StoreError::from)?;
-                    if !kb.starts_with(&base) || out.len() >= limit {
-                        break;
-                    }
                     let k = utf8(&kb[base.len()..])?;
-                    if !range.may_continue(&k) {
-                        break;
-                    }
                     if range.contains(&k) {
                         out.push(DbEntry {
                             key: k,
@@ -215,7 +240,12 @@ impl Mimeis {
             }
             Resolved::Version(r) => {
                 if let Some(root) = r.db_root {
-                    scan(&self.store, &root, range, limit, &mut out)?;
+                    if range.reverse {
+                        let upper = range.upper_bound();
+                        scan_rev(&self.store, &root, range, upper.as_deref(), limit, &mut out)?;
+                    } else {
+                        scan(&self.store, &root, range, limit, &mut out)?;
+                    }
                 }
             }
         }
@@ -398,6 +428,48 @@ fn get(store: &Store, root: &BlockHash, k: &str) -> Result<Option<Vec<u8>>> {
 }
 
 /// In-order scan of the subtree at `hash`; returns false once no later key can match.
+/// [`scan`] backwards, from the last key below `upper`: children that start at or
+/// above it are skipped, and the walk stops below the range's lower bound.
+fn scan_rev(
+    store: &Store,
+    hash: &BlockHash,
+    range: &DbRange,
+    upper: Option<&[u8]>,
+    limit: usize,
+    out: &mut Vec<DbEntry>,
+) -> Result<bool> {
+    let lower = range.lower_bound();
+    match load(store, hash)? {
+        DbNode::Inner(children) => {
+            for (first, child) in children.iter().rev() {
+                if upper.is_some_and(|u| first.as_bytes() >= u) {
+                    continue;
+                }
+                if !scan_rev(store, child, range, upper, limit, out)? {
+                    return Ok(false);
+                }
+                // Every earlier child holds only keys below this one's first.
+                if first.as_str() <= lower {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        }
+        DbNode::Leaf(entries) => {
+            for (k, v) in entries.into_iter().rev() {
+                if out.len() >= limit || k.as_str() < lower {
+                    return Ok(false);
+                }
+                if range.contains(&k) {
+                    let value = value(store, v)?;
+                    out.push(DbEntry { key: k, value });
+                }
+            }
+            Ok(true)
+        }
+    }
+}
+
 fn scan(
     store: &Store,
     hash: &BlockHash,

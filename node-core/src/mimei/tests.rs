@@ -325,26 +325,58 @@ fn database_versions_and_scans() {
             prefix: Some("k04".into()),
             start: Some("k0350".into()),
             end: Some("k0455".into()),
-            limit: None,
+            limit: Some(30),
+            ..Default::default()
+        },
+        DbRange {
+            prefix: Some("k00".into()),
+            end: Some("k0070".into()),
+            limit: Some(3),
+            ..Default::default()
+        },
+        DbRange {
+            start: Some("k0123".into()),
+            limit: Some(3),
+            ..Default::default()
+        },
+        DbRange {
+            prefix: Some("k1".into()),
+            ..Default::default()
         },
         DbRange::default(),
     ];
+    // Each range forwards and backwards, in the frozen tree and in `cur` (where k0001
+    // changed and k0002 is gone).
+    let mut now = model.clone();
+    now.insert("k0001".into(), b"new".to_vec());
+    now.remove("k0002");
     for r in &ranges {
-        let got: Vec<_> =
-            t.m.db_scan(&t.me, &id, VersionRef::Number(0), r)
-                .unwrap()
-                .into_iter()
-                .map(|e| (e.key, e.value))
-                .collect();
-        let want: Vec<_> = model
-            .iter()
-            .filter(|(k, _)| r.prefix.as_deref().is_none_or(|p| k.starts_with(p)))
-            .filter(|(k, _)| r.start.as_deref().is_none_or(|s| k.as_str() >= s))
-            .filter(|(k, _)| r.end.as_deref().is_none_or(|e| k.as_str() < e))
-            .take(r.limit.unwrap_or(usize::MAX))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        assert_eq!(got, want, "{r:?}");
+        for reverse in [false, true] {
+            let r = DbRange {
+                reverse,
+                ..r.clone()
+            };
+            for (v, model) in [(VersionRef::Number(0), &model), (VersionRef::Cur, &now)] {
+                let got: Vec<_> =
+                    t.m.db_scan(&t.me, &id, v, &r)
+                        .unwrap()
+                        .into_iter()
+                        .map(|e| (e.key, e.value))
+                        .collect();
+                let mut want: Vec<_> = model
+                    .iter()
+                    .filter(|(k, _)| r.prefix.as_deref().is_none_or(|p| k.starts_with(p)))
+                    .filter(|(k, _)| r.start.as_deref().is_none_or(|s| k.as_str() >= s))
+                    .filter(|(k, _)| r.end.as_deref().is_none_or(|e| k.as_str() < e))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                if reverse {
+                    want.reverse();
+                }
+                want.truncate(r.limit.unwrap_or(usize::MAX));
+                assert_eq!(got, want, "{r:?} at {v:?}");
+            }
+        }
     }
     let cur =
         t.m.db_scan(

@@ -667,24 +667,6 @@ impl Orgs {
         Ok(true)
     }
 
-    /// Chat history, oldest first: the newest `limit` messages after `after` (ms).
-    pub fn history(&self, org: &OrgId, after: u64, limit: usize) -> Result<Vec<ChatView>> {
-        Ok(self
-            .history_signed(org, after, &HashSet::new())?
-            .into_iter()
-            .rev()
-            .take(limit)
-            .rev()
-            .filter_map(|s| s.verify().ok())
-            .map(|c| ChatView {
-                id: c.id,
-                author: c.author,
-                time: c.time,
-                text: c.text,
-            })
-            .collect())
-    }
-
     /// The signed messages after `after` (ms), oldest first, but for those in `except`.
     fn history_signed(
         &self,
@@ -708,22 +690,20 @@ impl Orgs {
 
     /// Chat history, oldest first: the newest `limit` messages before `before` (ms;
     /// `None` = up to now). Page backwards by passing the oldest `time` seen.
-    pub fn history_before(
-        &self,
-        org: &OrgId,
-        before: Option<u64>,
-        limit: usize,
-    ) -> Result<Vec<ChatView>> {
+    pub fn history(&self, org: &OrgId, before: Option<u64>, limit: usize) -> Result<Vec<ChatView>> {
         let prefix = format!("org/{org}/chat/");
         let range = DbRange {
             prefix: Some(prefix.clone()),
             end: before.map(|b| format!("{prefix}{b:013}")),
+            limit: Some(limit),
+            reverse: true,
             ..Default::default()
         };
-        let all = self.db.scan_range(&range)?;
-        let skip = all.len().saturating_sub(limit);
-        Ok(all[skip..]
+        Ok(self
+            .db
+            .scan_range(&range)?
             .iter()
+            .rev()
             .filter_map(|(_, v)| signed_from::<ChatMessage>(v).ok()?.verify().ok())
             .map(|c| ChatView {
                 id: c.id,
@@ -744,14 +724,21 @@ impl Orgs {
     /// the oldest of them that it does not name (everything, if it holds fewer): a gap
     /// before this node's own later posts (it posted while cut off) is filled too.
     pub fn catch_up_request(&self, org: &OrgId) -> Result<OrgMessage> {
-        let held = self.scan(&format!("org/{org}/chat/"))?;
-        let newest = &held[held.len().saturating_sub(CATCH_UP_HAVE)..];
+        let mut newest = self.db.scan_range(&DbRange {
+            prefix: Some(format!("org/{org}/chat/")),
+            limit: Some(CATCH_UP_HAVE + 1),
+            reverse: true,
+            ..Default::default()
+        })?;
+        let more = newest.len() > CATCH_UP_HAVE;
+        newest.truncate(CATCH_UP_HAVE);
         let parts: Vec<(u64, MessageId)> = newest
             .iter()
+            .rev()
             .filter_map(|(k, _)| chat_key_parts(k))
             .collect();
         let after = match parts.first() {
-            Some((t, _)) if held.len() > CATCH_UP_HAVE => t.saturating_sub(1),
+            Some((t, _)) if more => t.saturating_sub(1),
             _ => 0,
         };
         Ok(OrgMessage::HistoryRequest {

@@ -162,7 +162,7 @@ fn create_apply_through_a_member_approve_chat_and_catch_up() {
         let (_, fx) = u.orgs.chat(&org, t).unwrap();
         run(&all, fx, u);
     }
-    assert_eq!(carol.orgs.history(&org, 0, 100).unwrap().len(), 3);
+    assert_eq!(carol.orgs.history(&org, None, 100).unwrap().len(), 3);
     // Cut off, Carol posts too (it reaches nobody): her newest message is now later
     // than the ones she missed, and her catch-up must still ask for those.
     std::thread::sleep(std::time::Duration::from_millis(2));
@@ -181,7 +181,7 @@ fn create_apply_through_a_member_approve_chat_and_catch_up() {
     run(&all, fx, &alice);
     let texts: Vec<String> = carol
         .orgs
-        .history(&org, 0, 100)
+        .history(&org, None, 100)
         .unwrap()
         .into_iter()
         .map(|c| c.text)
@@ -197,9 +197,9 @@ fn create_apply_through_a_member_approve_chat_and_catch_up() {
             "posted while cut off"
         ]
     );
-    assert_eq!(alice.orgs.history(&org, 0, 100).unwrap().len(), 5);
+    assert_eq!(alice.orgs.history(&org, None, 100).unwrap().len(), 5);
     assert_eq!(
-        alice.orgs.history(&org, 0, 2).unwrap().len(),
+        alice.orgs.history(&org, None, 2).unwrap().len(),
         2,
         "limit keeps the newest"
     );
@@ -254,7 +254,7 @@ fn create_apply_through_a_member_approve_chat_and_catch_up() {
     assert!(
         !alice
             .orgs
-            .history(&org, 0, 100)
+            .history(&org, None, 100)
             .unwrap()
             .iter()
             .any(|c| c.text == "original")

@@ -44,7 +44,7 @@ impl User {
     fn chat(&self, org: &OrgId) -> Vec<String> {
         self.people
             .orgs()
-            .history(org, 0, 100)
+            .history(org, None, 100)
             .unwrap()
             .into_iter()
             .map(|c| c.text)

@@ -530,14 +530,13 @@ impl Social {
         let range = DbRange {
             prefix: Some(prefix),
             end,
+            limit: Some(limit),
+            reverse: true,
             ..Default::default()
         };
-        let all = self.db.scan_range(&range)?;
-        let skip = all.len().saturating_sub(limit);
-        all[skip..]
-            .iter()
-            .map(|(_, v)| from_json(v, "message"))
-            .collect()
+        let mut page = self.db.scan_range(&range)?;
+        page.reverse();
+        page.iter().map(|(_, v)| from_json(v, "message")).collect()
     }
 
     /// Mark everything from `peer` read here; returns a read receipt to send them.
