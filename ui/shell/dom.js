@@ -36,6 +36,20 @@ export function newest() {
   return () => { const mine = ++n; return () => mine === n; };
 }
 
+/** `fn` run at most once at a time: calls while it runs make it run once more after,
+ * however many there were (a burst of live events costs two refreshes, not one each).
+ * The promise a call returns settles after a run that started after the call. */
+export function coalesced(fn) {
+  let running = null, again = false;
+  return () => {
+    if (running) { again = true; return running; }
+    running = (async () => {
+      try { do { again = false; await fn(); } while (again); } finally { running = null; }
+    })();
+    return running;
+  };
+}
+
 const shown = new WeakMap(); // element → the signature of what it shows
 
 /** Show `build()` (a list of children) in `el`, but only when `sig` (a string that

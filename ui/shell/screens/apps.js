@@ -1,5 +1,5 @@
 import * as api from "../api.js";
-import { h, form, newest, fetched, showList } from "../dom.js";
+import { h, form, fetched, showList, coalesced } from "../dom.js";
 import { need, has, itemsOf } from "./common.js";
 
 // Apps run in their own origin, http://<app-id>.localhost:<port>: a launch code from
@@ -16,11 +16,8 @@ export async function apps(el) {
     const l = await api.post(`/api/v1/apps/${encodeURIComponent(id)}/launch`);
     return l.url;
   };
-  const turn = newest();
-  const refresh = async () => {
-    const current = turn();
+  const refresh = coalesced(async () => {
     const got = await fetched(api.get("/api/v1/apps").then(itemsOf));
-    if (!current()) return;
     showList(box, got, (items) => {
       if (!items.length) return [h("li", { class: "muted" }, "No apps installed.")];
       return items.map((a) => {
@@ -36,7 +33,7 @@ export async function apps(el) {
           h("button", { class: "secondary", onclick: async () => window.open(await launch(id), "_blank", "noopener") }, "Open in a window"));
       });
     });
-  };
+  });
   card.append(h("h2", {}, "Installed"), box);
   if (has(found, "/api/v1/apps/install", "post")) {
     card.append(h("h2", {}, "Install"),

@@ -1,5 +1,5 @@
 import * as api from "../api.js";
-import { h, form, newest, fetched, showList } from "../dom.js";
+import { h, form, fetched, showList, coalesced } from "../dom.js";
 import { need, has } from "./common.js";
 
 const enc = encodeURIComponent;
@@ -11,11 +11,8 @@ export async function friends(el, bus) {
   const found = await need(card, "Friends", "/api/v1/social");
   if (!found) return;
   const box = h("ul", { class: "list", "data-testid": "friends" });
-  const turn = newest();
-  const refresh = async () => {
-    const current = turn();
+  const refresh = coalesced(async () => {
     const got = await fetched(api.get("/api/v1/social/friends"));
-    if (!current()) return;
     showList(box, got, (list) => {
       if (!list.length) return [h("li", { class: "muted" }, "No friends yet.")];
       return list.map((f) => {
@@ -30,7 +27,7 @@ export async function friends(el, bus) {
           actions);
       });
     });
-  };
+  });
   card.append(h("h2", {}, "Your friends and requests"), box);
   if (has(found, "/api/v1/social/friends", "post")) {
     card.append(h("h2", {}, "Add a friend"),

@@ -1,5 +1,5 @@
 import * as api from "../api.js";
-import { h, form, newest, fetched, showList } from "../dom.js";
+import { h, form, newest, fetched, showList, coalesced } from "../dom.js";
 import { need, has } from "./common.js";
 
 const enc = encodeURIComponent;
@@ -49,14 +49,11 @@ export async function messages(el, bus) {
     }
   };
 
-  const turn = newest();
-  const refresh = async () => {
-    const current = turn();
+  const refresh = coalesced(async () => {
     const [stream_, convs_] = await Promise.all([
       fetched(api.get("/api/v1/social/stream").then((s) => (s && s.items) || [])),
       fetched(api.get("/api/v1/social/conversations")),
     ]);
-    if (!current()) return;
     showList(stream, stream_, (items) => (items.length
       ? items.map((it) => h("li", {}, h("span", { class: "muted" }, `${it.kind} · ${time(it.time)}`), h("div", {}, it.text)))
       : [h("li", { class: "muted" }, "Nothing in your stream yet.")]));
@@ -65,7 +62,7 @@ export async function messages(el, bus) {
         c.unread ? h("strong", {}, `${c.unread} new`) : null, c.last ? h("span", { class: "muted" }, c.last.text) : null))
       : [h("li", { class: "muted" }, "No conversations yet. Message a friend from here:")]));
     if (open) await showThread(open);
-  };
+  });
   card.append(h("div", { class: "grid2" },
     h("div", {}, h("h2", {}, "Stream"), stream),
     h("div", {}, h("h2", {}, "Conversations"), convs,

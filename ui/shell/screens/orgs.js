@@ -1,5 +1,5 @@
 import * as api from "../api.js";
-import { h, form, newest, update, fetched, showList } from "../dom.js";
+import { h, form, newest, update, fetched, showList, coalesced } from "../dom.js";
 import { need, has } from "./common.js";
 const enc = encodeURIComponent;
 export async function orgs(el, bus) {
@@ -63,11 +63,8 @@ export async function orgs(el, bus) {
       : [h("li", { class: "muted" }, "No messages yet.")]));
   };
   let byOrgNow = new Map(); // the orgs as last fetched
-  const turn = newest();
-  const refresh = async () => {
-    const current = turn();
+  const refresh = coalesced(async () => {
     const got = await fetched(api.get("/api/v1/orgs"));
-    if (!current()) return;
     const list = got.data || [];
     const byOrg = new Map(list.map((o) => [o.org, o]));
     // The buttons stay while names and roles are the same; each opens the org as it is now.
@@ -78,7 +75,7 @@ export async function orgs(el, bus) {
     byOrgNow = byOrg;
     const again = open && byOrg.get(open.org);
     if (again) await showOrg(again);
-  };
+  });
   card.append(h("h2", {}, "Yours"), box);
   if (has(found, "/api/v1/orgs", "post")) {
     card.append(h("h2", {}, "Create an organization"),
