@@ -25,7 +25,7 @@
 //!
 //! Architecture: `api → people → (social, org) → mimei → (store, identity)`.
 
-use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -67,6 +67,8 @@ pub const MAX_KEEPERS: usize = 3;
 /// At most this many of this node's org parcels wait per org for its chat key (a new
 /// member may post before the key reached it).
 pub const MAX_WAITING_FOR_KEY: usize = 1000;
+/// A catch-up request none of whose members answered within this goes to others.
+pub const ASK_WAIT: Duration = Duration::from_secs(10);
 
 /// What went wrong.
 #[derive(Debug, thiserror::Error)]
@@ -261,6 +263,15 @@ struct Inner {
     last_key_ms: Mutex<u64>,
     wake: Notify,
     events: broadcast::Sender<OrgEvent>,
+    /// Orgs with a catch-up request out and no answer yet.
+    asking: Mutex<HashMap<OrgId, Asking>>,
+}
+
+/// A catch-up request waiting for an answer: when it went out, and whom all the
+/// requests of this round asked.
+struct Asking {
+    since: u64,
+    asked: HashSet<UserId>,
 }
 
 fn now_ms() -> u64 {
@@ -306,6 +317,7 @@ impl People {
                 last_key_ms: Mutex::new(0),
                 wake: Notify::new(),
                 events,
+                asking: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -453,6 +465,15 @@ impl People {
         for e in effects {
             match e {
                 OrgEffect::Broadcast(org, m) => {
+                    if let OrgMessage::HistoryRequest { ask, .. } = &m {
+                        let mut asking = self.asking()?;
+                        let a = asking.entry(org).or_insert_with(|| Asking {
+                            since: 0,
+                            asked: HashSet::new(),
+                        });
+                        a.since = now_ms();
+                        a.asked.extend(ask.iter().copied());
+                    }
                     self.enqueue(Target::Org(org), &Record::Org(m), false)?
                 }
                 OrgEffect::SendTo(user, _) if user == self.inner.me => {}
@@ -579,13 +600,56 @@ impl People {
             .collect())
     }
 
-    /// Ask the other members of every org for the chat this node missed.
+    /// Ask some other members of every org for the chat this node missed (a new round,
+    /// unless a request went out less than [`ASK_WAIT`] ago).
     pub fn catch_up(&self) -> Result<()> {
+        let now = now_ms();
         for org in self.topics()? {
-            let req = self.inner.orgs.catch_up_request(&org)?;
-            self.enqueue(Target::Org(org), &Record::Org(req), false)?;
+            let recent = self
+                .asking()?
+                .get(&org)
+                .is_some_and(|a| now.saturating_sub(a.since) < ASK_WAIT.as_millis() as u64);
+            if recent {
+                continue;
+            }
+            self.asking()?.remove(&org);
+            if let Some(req) = self.inner.orgs.catch_up_request(&org, &HashSet::new())? {
+                self.apply_effects(vec![OrgEffect::Broadcast(org, req)])?;
+            }
         }
         Ok(())
+    }
+
+    /// Catch-up requests nobody answered within [`ASK_WAIT`] go to members not asked
+    /// yet; once all were asked, the round ends (the next start or return asks again).
+    /// Whether a request is still waiting for an answer.
+    pub fn ask_again(&self) -> Result<bool> {
+        self.ask_again_at(now_ms())
+    }
+
+    fn ask_again_at(&self, now: u64) -> Result<bool> {
+        let stale: Vec<(OrgId, HashSet<UserId>)> = self
+            .asking()?
+            .iter()
+            .filter(|(_, a)| now.saturating_sub(a.since) >= ASK_WAIT.as_millis() as u64)
+            .map(|(org, a)| (*org, a.asked.clone()))
+            .collect();
+        for (org, asked) in stale {
+            match self.inner.orgs.catch_up_request(&org, &asked)? {
+                Some(req) => self.apply_effects(vec![OrgEffect::Broadcast(org, req)])?,
+                None => {
+                    self.asking()?.remove(&org);
+                }
+            }
+        }
+        Ok(!self.asking()?.is_empty())
+    }
+
+    fn asking(&self) -> Result<std::sync::MutexGuard<'_, HashMap<OrgId, Asking>>> {
+        self.inner
+            .asking
+            .lock()
+            .map_err(|_| PeopleError::Invalid("catch-up state poisoned".into()))
     }
 
     /// Handle a parcel from the network: verify the header signature and body digest,
@@ -760,6 +824,7 @@ impl People {
                     ));
                 }
                 let got_key = matches!(m, OrgMessage::Key { .. });
+                let answer = matches!(m, OrgMessage::History { .. });
                 let change = match &m {
                     OrgMessage::Chat(_) | OrgMessage::History { .. } => Some(OrgChange::Chat),
                     OrgMessage::Members(_) => Some(OrgChange::Members),
@@ -768,6 +833,12 @@ impl People {
                 };
                 let effects = self.inner.orgs.receive(m, Some(h.from))?;
                 self.apply_effects(effects)?;
+                if answer {
+                    let mut asking = self.asking()?;
+                    if asking.get(&org).is_some_and(|a| a.asked.contains(&h.from)) {
+                        asking.remove(&org);
+                    }
+                }
                 if got_key {
                     self.release_waiting(&org)?;
                 }
@@ -1193,11 +1264,24 @@ pub async fn pump_every(people: People, courier: Arc<dyn Courier>, retry_every: 
     let mut handed = HashSet::new();
     // Org parcels the courier could not take (sync paused): tried again each round.
     let mut unpublished: VecDeque<Outbound> = VecDeque::new();
+    // While a catch-up request waits for an answer: when to look again.
+    let mut next_ask: Option<tokio::time::Instant> = None;
     loop {
         let tick = tokio::select! {
             _ = people.inner.wake.notified() => false,
             _ = tokio::time::sleep_until(next_retry) => true,
+            _ = tokio::time::sleep_until(next_ask.unwrap_or(next_retry)), if next_ask.is_some() => false,
         };
+        let p = people.clone();
+        let waiting = match tokio::task::spawn_blocking(move || p.ask_again()).await {
+            Ok(Ok(w)) => w,
+            Ok(Err(e)) => {
+                tracing::warn!("people: asking again for missed chat failed: {e}");
+                false
+            }
+            Err(_) => false,
+        };
+        next_ask = waiting.then(|| tokio::time::Instant::now() + ASK_WAIT / 2);
         for o in unpublished.drain(..) {
             people.push(o);
         }

@@ -66,6 +66,10 @@ pub type Result<T, E = OrgError> = std::result::Result<T, E>;
 /// How many of its newest chat messages a member names when it asks to catch up
 /// (16 bytes each on the topic).
 pub const CATCH_UP_HAVE: usize = 1000;
+/// How many members one catch-up request asks: only they answer, so a returning member
+/// gets a few copies of what it missed, not one from every member (the requester asks
+/// others if none of them answers).
+pub const ASK_PER_REQUEST: usize = 3;
 
 /// Time and ID of a chat entry from its key `org/<org>/chat/<time>/<id>`.
 fn chat_key_parts(k: &str) -> Option<(u64, MessageId)> {
@@ -93,11 +97,13 @@ pub enum OrgMessage {
     Join(Signed<JoinRequest>),
     Chat(Signed<ChatMessage>),
     /// "Send me the chat history after this time, but for these messages I hold"
-    /// (a member catching up; see [`Orgs::catch_up_request`]).
+    /// (a member catching up; see [`Orgs::catch_up_request`]). Only the members in `ask`
+    /// answer.
     HistoryRequest {
         org: OrgId,
         after: u64,
         have: Vec<MessageId>,
+        ask: Vec<UserId>,
     },
     History {
         org: OrgId,
@@ -723,7 +729,29 @@ impl Orgs {
     /// names the newest [`CATCH_UP_HAVE`] messages held and asks for everything since
     /// the oldest of them that it does not name (everything, if it holds fewer): a gap
     /// before this node's own later posts (it posted while cut off) is filled too.
-    pub fn catch_up_request(&self, org: &OrgId) -> Result<OrgMessage> {
+    /// It asks up to [`ASK_PER_REQUEST`] members, chosen at random but for those in
+    /// `asked` (already asked, without an answer); `None` when nobody is left to ask.
+    pub fn catch_up_request(
+        &self,
+        org: &OrgId,
+        asked: &HashSet<UserId>,
+    ) -> Result<Option<OrgMessage>> {
+        let Some((_, m)) = self.members(org)? else {
+            return Ok(None);
+        };
+        let nonce: [u8; 32] = random()?;
+        let mut ask: Vec<UserId> = m
+            .members
+            .iter()
+            .filter(|x| matches!(x.role, OrgRole::Member | OrgRole::Admin))
+            .map(|x| x.user)
+            .filter(|u| *u != self.me && !asked.contains(u))
+            .collect();
+        if ask.is_empty() {
+            return Ok(None);
+        }
+        ask.sort_by_cached_key(|u| *blake3::keyed_hash(&nonce, u.as_bytes()).as_bytes());
+        ask.truncate(ASK_PER_REQUEST);
         let mut newest = self.db.scan_range(&DbRange {
             prefix: Some(format!("org/{org}/chat/")),
             limit: Some(CATCH_UP_HAVE + 1),
@@ -741,11 +769,12 @@ impl Orgs {
             Some((t, _)) if more => t.saturating_sub(1),
             _ => 0,
         };
-        Ok(OrgMessage::HistoryRequest {
+        Ok(Some(OrgMessage::HistoryRequest {
             org: *org,
             after,
             have: parts.into_iter().map(|(_, id)| id).collect(),
-        })
+            ask,
+        }))
     }
 
     /// Handle a message from the network; `from` is the sending user, when known.
@@ -798,7 +827,9 @@ impl Orgs {
                         text: format!("You joined {}", c.name),
                     });
                     // Catch up on the history the members keep.
-                    effects.push(OrgEffect::Broadcast(org, self.catch_up_request(&org)?));
+                    if let Some(req) = self.catch_up_request(&org, &HashSet::new())? {
+                        effects.push(OrgEffect::Broadcast(org, req));
+                    }
                 }
                 Ok(effects)
             }
@@ -849,10 +880,15 @@ impl Orgs {
                 self.store_chat(&s, &c)?;
                 Ok(Vec::new())
             }
-            OrgMessage::HistoryRequest { after, have, .. } => {
+            OrgMessage::HistoryRequest {
+                after, have, ask, ..
+            } => {
                 let Some(from) = from else {
                     return Ok(Vec::new());
                 };
+                if !ask.contains(&self.me) {
+                    return Ok(Vec::new());
+                }
                 let Some((_, m)) = self.members(&org)? else {
                     return Ok(Vec::new());
                 };
@@ -889,11 +925,10 @@ impl Orgs {
                 }
                 self.write(vec![(format!("org/{org}/key/{epoch:010}"), Some(key))])?;
                 // With the key, ask for what could not be read without it.
-                if self.my_role(&org)?.is_some() {
-                    return Ok(vec![OrgEffect::Broadcast(
-                        org,
-                        self.catch_up_request(&org)?,
-                    )]);
+                if self.my_role(&org)?.is_some()
+                    && let Some(req) = self.catch_up_request(&org, &HashSet::new())?
+                {
+                    return Ok(vec![OrgEffect::Broadcast(org, req)]);
                 }
                 Ok(Vec::new())
             }

@@ -168,7 +168,19 @@ fn create_apply_through_a_member_approve_chat_and_catch_up() {
     std::thread::sleep(std::time::Duration::from_millis(2));
     let _ = carol.orgs.chat(&org, "posted while cut off").unwrap();
     carol.online.set(true);
-    let req = carol.orgs.catch_up_request(&org).unwrap();
+    let req = carol
+        .orgs
+        .catch_up_request(&org, &HashSet::new())
+        .unwrap()
+        .unwrap();
+    let OrgMessage::HistoryRequest { ask, .. } = &req else {
+        panic!("a history request")
+    };
+    assert_eq!(
+        ask.iter().copied().collect::<HashSet<_>>(),
+        HashSet::from([alice.id(), bob.id()]),
+        "the other two members (up to three are asked)"
+    );
     let fx = alice.orgs.receive(req, Some(carol.id())).unwrap();
     let [OrgEffect::SendTo(to, OrgMessage::History { messages, .. })] = &fx[..] else {
         panic!("one history reply expected")
@@ -230,11 +242,33 @@ fn create_apply_through_a_member_approve_chat_and_catch_up() {
                 org,
                 after: 0,
                 have: vec![],
+                ask: vec![alice.id()],
             },
             Some(mallory.id()),
         )
         .unwrap();
     assert!(fx.is_empty(), "no history for outsiders");
+    let fx = alice
+        .orgs
+        .receive(
+            OrgMessage::HistoryRequest {
+                org,
+                after: 0,
+                have: vec![],
+                ask: vec![bob.id()],
+            },
+            Some(carol.id()),
+        )
+        .unwrap();
+    assert!(fx.is_empty(), "only the members asked answer");
+    assert!(
+        carol
+            .orgs
+            .catch_up_request(&org, &HashSet::from([alice.id(), bob.id()]))
+            .unwrap()
+            .is_none(),
+        "nobody left to ask"
+    );
     // A tampered chat message is dropped.
     let (_, fx) = bob.orgs.chat(&org, "original").unwrap();
     let OrgEffect::Broadcast(_, OrgMessage::Chat(s)) = fx.into_iter().next().unwrap() else {

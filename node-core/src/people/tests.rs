@@ -700,3 +700,89 @@ fn a_post_made_before_the_chat_key_arrived_waits_for_it() {
     bob.people.release_waiting(&org).unwrap();
     assert!(bob.people.take_outgoing().is_empty());
 }
+
+#[test]
+fn a_catch_up_asks_three_members_and_others_when_they_do_not_answer() {
+    let names = ["Alice", "Bob", "Carol", "Dan", "Erin", "Frank"];
+    let users: Vec<User> = names.iter().map(|n| user(n)).collect();
+    let all: Vec<&User> = users.iter().collect();
+    let (alice, carol) = (&users[0], &users[2]);
+    let org = alice.people.create_org("Big club", "").unwrap().org;
+    for u in &users[1..] {
+        let inv = alice.people.org_invite(&org).unwrap();
+        u.people.apply(Some(&inv), None, None, "").unwrap();
+        deliver(&all);
+        alice
+            .people
+            .set_member(&org, &u.id(), Some(OrgRole::Member))
+            .unwrap();
+        deliver(&all);
+    }
+    deliver(&all);
+    assert!(
+        !carol.people.ask_again().unwrap(),
+        "the joining catch-ups were answered"
+    );
+    let others: Vec<&User> = all
+        .iter()
+        .copied()
+        .filter(|u| u.id() != carol.id())
+        .collect();
+
+    // Carol misses a message. Her catch-up asks three of the five others, and only
+    // those answer.
+    carol.online.set(false);
+    alice.people.chat(&org, "missed").unwrap();
+    deliver(&all);
+    carol.online.set(true);
+    carol.people.catch_up().unwrap();
+    let req = carol.people.take_outgoing();
+    assert_eq!(req.len(), 1);
+    let mut answered = Vec::new();
+    for u in &others {
+        u.people.receive(&req[0].parcel).unwrap();
+        if u.people
+            .take_outgoing()
+            .iter()
+            .any(|o| o.to == Target::User(carol.id()))
+        {
+            answered.push(u.id());
+        }
+    }
+    assert_eq!(answered.len(), 3, "three members answer, not all five");
+    // Nobody's answer reached her: a new catch-up within ASK_WAIT sends nothing,
+    // and after it the two members not asked yet are asked.
+    carol.people.catch_up().unwrap();
+    assert!(
+        carol.people.take_outgoing().is_empty(),
+        "one request at a time"
+    );
+    let later = now_ms() + ASK_WAIT.as_millis() as u64;
+    for u in &others {
+        u.online.set(!answered.contains(&u.id()));
+    }
+    assert!(carol.people.ask_again_at(later).unwrap());
+    deliver(&all);
+    assert_eq!(carol.chat(&org), ["missed"]);
+    assert!(
+        !carol.people.ask_again_at(later + 1).unwrap(),
+        "answered: nothing waits"
+    );
+
+    // When no member answers at all, the round ends once all were asked.
+    for u in &others {
+        u.online.set(false);
+    }
+    carol.people.asking().unwrap().clear();
+    carol.people.catch_up().unwrap();
+    deliver(&all);
+    let mut t = now_ms();
+    let mut rounds = 0;
+    while carol.people.ask_again_at(t).unwrap() {
+        deliver(&all);
+        t += ASK_WAIT.as_millis() as u64;
+        rounds += 1;
+        assert!(rounds < 5, "gives up after asking everyone");
+    }
+    assert_eq!(rounds, 2, "three, then the other two, then nobody is left");
+}
