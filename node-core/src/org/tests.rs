@@ -235,32 +235,24 @@ fn create_apply_through_a_member_approve_chat_and_catch_up() {
             .receive(OrgMessage::Chat(forged), Some(mallory.id()))
             .is_err()
     );
-    let fx = alice
-        .orgs
-        .receive(
-            OrgMessage::HistoryRequest {
-                org,
-                after: 0,
-                have: vec![],
-                ask: vec![alice.id()],
-            },
-            Some(mallory.id()),
-        )
-        .unwrap();
-    assert!(fx.is_empty(), "no history for outsiders");
-    let fx = alice
-        .orgs
-        .receive(
-            OrgMessage::HistoryRequest {
-                org,
-                after: 0,
-                have: vec![],
-                ask: vec![bob.id()],
-            },
-            Some(carol.id()),
-        )
-        .unwrap();
-    assert!(fx.is_empty(), "only the members asked answer");
+    // A request for everything, asking `ask`, from `from`: what Alice answers.
+    let asks = |ask: UserId, from: UserId| {
+        let req = OrgMessage::HistoryRequest {
+            org,
+            after: 0,
+            have: vec![],
+            ask: vec![ask],
+        };
+        alice.orgs.receive(req, Some(from)).unwrap()
+    };
+    assert!(
+        asks(alice.id(), mallory.id()).is_empty(),
+        "no history for outsiders"
+    );
+    assert!(
+        asks(bob.id(), carol.id()).is_empty(),
+        "only the members asked answer"
+    );
     assert!(
         carol
             .orgs

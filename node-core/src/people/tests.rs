@@ -91,6 +91,22 @@ fn deliver(users: &[&User]) -> Vec<String> {
     }
 }
 
+/// `admin` makes an org; each of `members` applies with its invite and is approved.
+fn org_with(admin: &User, members: &[&User], all: &[&User]) -> OrgId {
+    let org = admin.people.create_org("Club", "").unwrap().org;
+    for u in members {
+        let inv = admin.people.org_invite(&org).unwrap();
+        u.people.apply(Some(&inv), None, None, "").unwrap();
+        deliver(all);
+        admin
+            .people
+            .set_member(&org, &u.id(), Some(OrgRole::Member))
+            .unwrap();
+        deliver(all);
+    }
+    org
+}
+
 fn befriend(a: &User, b: &User) {
     let inv = b.people.invite().unwrap();
     let who = People::parse_invite(&inv).unwrap();
@@ -317,15 +333,7 @@ fn outsiders_forgeries_and_tampering_are_refused() {
 fn a_long_history_is_sent_in_parts_and_caught_up_whole() {
     let (alice, carol) = (user("Alice"), user("Carol"));
     let all = [&alice, &carol];
-    let org = alice.people.create_org("Club", "").unwrap().org;
-    let inv = alice.people.org_invite(&org).unwrap();
-    carol.people.apply(Some(&inv), None, None, "").unwrap();
-    deliver(&all);
-    alice
-        .people
-        .set_member(&org, &carol.id(), Some(OrgRole::Member))
-        .unwrap();
-    deliver(&all);
+    let org = org_with(&alice, &[&carol], &all);
     carol.online.set(false);
     let text = "y".repeat(7000);
     let n = 100; // ~700 KiB of signed messages: more than two parts
@@ -612,17 +620,7 @@ async fn a_mutual_friend_delivers_while_the_sender_is_offline() {
 fn org_topic_is_unreadable_without_the_chat_key_and_a_removed_member_loses_it() {
     let (alice, bob, carol) = (user("Alice"), user("Bob"), user("Carol"));
     let all = [&alice, &bob, &carol];
-    let org = alice.people.create_org("Club", "").unwrap().org;
-    for u in [&bob, &carol] {
-        let inv = alice.people.org_invite(&org).unwrap();
-        u.people.apply(Some(&inv), None, None, "").unwrap();
-        deliver(&all);
-        alice
-            .people
-            .set_member(&org, &u.id(), Some(OrgRole::Member))
-            .unwrap();
-        deliver(&all);
-    }
+    let org = org_with(&alice, &[&bob, &carol], &all);
     let chat = |from: &User, text: &str| {
         from.people.chat(&org, text).unwrap();
         let out = from.people.take_outgoing();
@@ -707,18 +705,7 @@ fn a_catch_up_asks_three_members_and_others_when_they_do_not_answer() {
     let users: Vec<User> = names.iter().map(|n| user(n)).collect();
     let all: Vec<&User> = users.iter().collect();
     let (alice, carol) = (&users[0], &users[2]);
-    let org = alice.people.create_org("Big club", "").unwrap().org;
-    for u in &users[1..] {
-        let inv = alice.people.org_invite(&org).unwrap();
-        u.people.apply(Some(&inv), None, None, "").unwrap();
-        deliver(&all);
-        alice
-            .people
-            .set_member(&org, &u.id(), Some(OrgRole::Member))
-            .unwrap();
-        deliver(&all);
-    }
-    deliver(&all);
+    let org = org_with(alice, &all[1..], &all);
     assert!(
         !carol.people.ask_again().unwrap(),
         "the joining catch-ups were answered"
