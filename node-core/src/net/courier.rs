@@ -47,6 +47,43 @@ const PUBLISH_TRIES: usize = 20;
 /// How long the nodes found for a user are trusted before they are looked up again.
 const CACHE_FOR: Duration = Duration::from_secs(60);
 
+/// Members other than admins that keep an org's record on the DHT each re-publish
+/// period (admins always do).
+pub const ORG_KEEPERS: usize = 3;
+
+/// Whether this user's node publishes `org`'s record now. Admins always: they make the
+/// changes and publish them. On the re-publish period (`on_change` false) also
+/// [`ORG_KEEPERS`] members picked by a hash of org, period and user, so the record
+/// outlives offline admins while an org of N members costs a few DHT puts per change
+/// or period, not N.
+pub fn publishes_org(
+    view: &crate::org::OrgView,
+    me: &UserId,
+    period: u64,
+    on_change: bool,
+) -> bool {
+    if view.admins.contains(me) {
+        return true;
+    }
+    if on_change {
+        return false;
+    }
+    let mut others: Vec<UserId> = view
+        .members
+        .iter()
+        .map(|m| m.user)
+        .filter(|u| !view.admins.contains(u))
+        .collect();
+    others.sort_by_cached_key(|u| {
+        let mut h = blake3::Hasher::new();
+        h.update(view.org.as_bytes());
+        h.update(&period.to_le_bytes());
+        h.update(u.as_bytes());
+        *h.finalize().as_bytes()
+    });
+    others.iter().take(ORG_KEEPERS).any(|u| u == me)
+}
+
 /// The gossipsub topic of an org's records.
 pub fn org_topic(org: &OrgId) -> String {
     format!("leither/org/{org}")
@@ -433,7 +470,8 @@ async fn publish_profile(net: NetHandle, people: People) {
 
 /// Keep the public records of this user's orgs on the DHT ([`NetHandle::publish_org`]):
 /// at start, when an org's charter, info or members change, and with each re-publish
-/// period, so anyone can find an org by its ID alone.
+/// period, so anyone can find an org by its ID alone — as far as [`publishes_org`]
+/// makes this node one of the org's publishers.
 async fn publish_orgs(net: NetHandle, people: People) {
     let mut events = people.subscribe();
     let mut every = tokio::time::interval(Duration::from_millis(records::REPUBLISH_MS));
@@ -454,8 +492,13 @@ async fn publish_orgs(net: NetHandle, people: People) {
                 Some(o) => vec![o],
                 None => p.topics()?,
             };
+            let period = records::now_ms() / records::REPUBLISH_MS;
             let mut out = Vec::new();
             for org in orgs {
+                let view = p.orgs().view(&org)?;
+                if !publishes_org(&view, &p.me(), period, only.is_some()) {
+                    continue;
+                }
                 if let Some(parts) = p.orgs().public_records(&org)? {
                     out.push((org, parts));
                 }
@@ -489,6 +532,52 @@ async fn publish_orgs(net: NetHandle, people: People) {
 mod tests {
 
     use super::*;
+
+    #[test]
+    fn an_org_record_is_published_by_its_admins_and_three_members_a_period() {
+        use crate::org::{Member, OrgRole, OrgView};
+        let id = |i: u8| UserId::from_bytes([i; 32]);
+        let view = OrgView {
+            org: OrgId::from_bytes([7; 32]),
+            name: "Club".into(),
+            about: String::new(),
+            apps: vec![],
+            creator: id(0),
+            admins: vec![id(0), id(1)],
+            my_role: None,
+            members: (0..20)
+                .map(|i| Member {
+                    user: id(i),
+                    name: String::new(),
+                    role: if i < 2 {
+                        OrgRole::Admin
+                    } else {
+                        OrgRole::Member
+                    },
+                    enc: crate::identity::EncryptionPublicKey::from_bytes([i; 32]),
+                })
+                .collect(),
+            applications: vec![],
+        };
+        let who = |period: u64, on_change: bool| -> Vec<u8> {
+            (0..20)
+                .filter(|i| publishes_org(&view, &id(*i), period, on_change))
+                .collect()
+        };
+        assert_eq!(who(1, true), [0, 1], "a change: the admins");
+        let (a, b) = (who(1, false), who(2, false));
+        assert_eq!((a.len(), b.len()), (5, 5), "the admins and three members");
+        assert!(a.starts_with(&[0, 1]) && b.starts_with(&[0, 1]));
+        assert_eq!(
+            a,
+            who(1, false),
+            "every member's node agrees on the period's three"
+        );
+        assert!(
+            (3..40).any(|p| who(p, false) != a),
+            "the three change from period to period"
+        );
+    }
 
     #[test]
     fn answers_round_trip() {
