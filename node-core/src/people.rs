@@ -265,6 +265,9 @@ struct Inner {
     events: broadcast::Sender<OrgEvent>,
     /// Orgs with a catch-up request out and no answer yet.
     asking: Mutex<HashMap<OrgId, Asking>>,
+    /// When each member was last heard from on an org's topic (or answered a catch-up),
+    /// in ms: a catch-up asks those first.
+    heard: Mutex<HashMap<OrgId, HashMap<UserId, u64>>>,
 }
 
 /// A catch-up request waiting for an answer: when it went out, and whom all the
@@ -318,6 +321,7 @@ impl People {
                 wake: Notify::new(),
                 events,
                 asking: Mutex::new(HashMap::new()),
+                heard: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -613,7 +617,12 @@ impl People {
                 continue;
             }
             self.asking()?.remove(&org);
-            if let Some(req) = self.inner.orgs.catch_up_request(&org, &HashSet::new())? {
+            let heard = self.heard(&org);
+            if let Some(req) = self
+                .inner
+                .orgs
+                .catch_up_request(&org, &HashSet::new(), &heard)?
+            {
                 self.apply_effects(vec![OrgEffect::Broadcast(org, req)])?;
             }
         }
@@ -635,7 +644,11 @@ impl People {
             .map(|(org, a)| (*org, a.asked.clone()))
             .collect();
         for (org, asked) in stale {
-            match self.inner.orgs.catch_up_request(&org, &asked)? {
+            match self
+                .inner
+                .orgs
+                .catch_up_request(&org, &asked, &self.heard(&org))?
+            {
                 Some(req) => self.apply_effects(vec![OrgEffect::Broadcast(org, req)])?,
                 None => {
                     self.asking()?.remove(&org);
@@ -643,6 +656,16 @@ impl People {
             }
         }
         Ok(!self.asking()?.is_empty())
+    }
+
+    /// When each member of `org` was last heard from (see [`Inner::heard`]).
+    fn heard(&self, org: &OrgId) -> HashMap<UserId, u64> {
+        self.inner
+            .heard
+            .lock()
+            .ok()
+            .and_then(|h| h.get(org).cloned())
+            .unwrap_or_default()
     }
 
     fn asking(&self) -> Result<std::sync::MutexGuard<'_, HashMap<OrgId, Asking>>> {
@@ -833,11 +856,21 @@ impl People {
                 };
                 let effects = self.inner.orgs.receive(m, Some(h.from))?;
                 self.apply_effects(effects)?;
-                if answer {
+                // An answer from a member this node asked ends the wait.
+                let asked = answer && {
                     let mut asking = self.asking()?;
-                    if asking.get(&org).is_some_and(|a| a.asked.contains(&h.from)) {
+                    let asked = asking.get(&org).is_some_and(|a| a.asked.contains(&h.from));
+                    if asked {
                         asking.remove(&org);
                     }
+                    asked
+                };
+                // Only key holders can post on the topic, only members are asked: the
+                // map stays as small as the org.
+                if (matches!(to, Target::Org(_)) || asked)
+                    && let Ok(mut heard) = self.inner.heard.lock()
+                {
+                    heard.entry(org).or_default().insert(h.from, now_ms());
                 }
                 if got_key {
                     self.release_waiting(&org)?;

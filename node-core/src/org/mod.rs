@@ -29,7 +29,7 @@ pub use wire::{
     Charter, ChatMessage, JoinRequest, Member, Members, OrgId, OrgInfo, OrgRole, RuleError,
 };
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -729,12 +729,14 @@ impl Orgs {
     /// names the newest [`CATCH_UP_HAVE`] messages held and asks for everything since
     /// the oldest of them that it does not name (everything, if it holds fewer): a gap
     /// before this node's own later posts (it posted while cut off) is filled too.
-    /// It asks up to [`ASK_PER_REQUEST`] members, chosen at random but for those in
-    /// `asked` (already asked, without an answer); `None` when nobody is left to ask.
+    /// It asks up to [`ASK_PER_REQUEST`] members but for those in `asked` (already
+    /// asked, without an answer): the ones `heard` from last (when, in ms: likely
+    /// online) first, the rest at random; `None` when nobody is left to ask.
     pub fn catch_up_request(
         &self,
         org: &OrgId,
         asked: &HashSet<UserId>,
+        heard: &HashMap<UserId, u64>,
     ) -> Result<Option<OrgMessage>> {
         let Some((_, m)) = self.members(org)? else {
             return Ok(None);
@@ -750,7 +752,13 @@ impl Orgs {
         if ask.is_empty() {
             return Ok(None);
         }
-        ask.sort_by_cached_key(|u| *blake3::keyed_hash(&nonce, u.as_bytes()).as_bytes());
+        ask.sort_by_cached_key(|u| {
+            let last = heard.get(u).copied().unwrap_or(0);
+            (
+                std::cmp::Reverse(last),
+                *blake3::keyed_hash(&nonce, u.as_bytes()).as_bytes(),
+            )
+        });
         ask.truncate(ASK_PER_REQUEST);
         let mut newest = self.db.scan_range(&DbRange {
             prefix: Some(format!("org/{org}/chat/")),
@@ -827,7 +835,9 @@ impl Orgs {
                         text: format!("You joined {}", c.name),
                     });
                     // Catch up on the history the members keep.
-                    if let Some(req) = self.catch_up_request(&org, &HashSet::new())? {
+                    if let Some(req) =
+                        self.catch_up_request(&org, &HashSet::new(), &HashMap::new())?
+                    {
                         effects.push(OrgEffect::Broadcast(org, req));
                     }
                 }
@@ -926,7 +936,8 @@ impl Orgs {
                 self.write(vec![(format!("org/{org}/key/{epoch:010}"), Some(key))])?;
                 // With the key, ask for what could not be read without it.
                 if self.my_role(&org)?.is_some()
-                    && let Some(req) = self.catch_up_request(&org, &HashSet::new())?
+                    && let Some(req) =
+                        self.catch_up_request(&org, &HashSet::new(), &HashMap::new())?
                 {
                     return Ok(vec![OrgEffect::Broadcast(org, req)]);
                 }

@@ -170,7 +170,7 @@ fn create_apply_through_a_member_approve_chat_and_catch_up() {
     carol.online.set(true);
     let req = carol
         .orgs
-        .catch_up_request(&org, &HashSet::new())
+        .catch_up_request(&org, &HashSet::new(), &HashMap::new())
         .unwrap()
         .unwrap();
     let OrgMessage::HistoryRequest { ask, .. } = &req else {
@@ -256,7 +256,11 @@ fn create_apply_through_a_member_approve_chat_and_catch_up() {
     assert!(
         carol
             .orgs
-            .catch_up_request(&org, &HashSet::from([alice.id(), bob.id()]))
+            .catch_up_request(
+                &org,
+                &HashSet::from([alice.id(), bob.id()]),
+                &HashMap::new()
+            )
             .unwrap()
             .is_none(),
         "nobody left to ask"

@@ -700,7 +700,7 @@ fn a_post_made_before_the_chat_key_arrived_waits_for_it() {
 }
 
 #[test]
-fn a_catch_up_asks_three_members_and_others_when_they_do_not_answer() {
+fn a_catch_up_asks_three_members_heard_from_last_then_others() {
     let names = ["Alice", "Bob", "Carol", "Dan", "Erin", "Frank"];
     let users: Vec<User> = names.iter().map(|n| user(n)).collect();
     let all: Vec<&User> = users.iter().collect();
@@ -716,6 +716,12 @@ fn a_catch_up_asks_three_members_and_others_when_they_do_not_answer() {
         .filter(|u| u.id() != carol.id())
         .collect();
 
+    // Dan, Erin and Frank post: Carol hears them, so they are whom she asks first.
+    for (u, name) in users[3..].iter().zip(&names[3..]) {
+        std::thread::sleep(Duration::from_millis(3));
+        u.people.chat(&org, &format!("by {name}")).unwrap();
+        deliver(&all);
+    }
     // Carol misses a message. Her catch-up asks three of the five others, and only
     // those answer.
     carol.online.set(false);
@@ -736,7 +742,11 @@ fn a_catch_up_asks_three_members_and_others_when_they_do_not_answer() {
             answered.push(u.id());
         }
     }
-    assert_eq!(answered.len(), 3, "three members answer, not all five");
+    assert_eq!(
+        answered.iter().copied().collect::<HashSet<_>>(),
+        users[3..].iter().map(|u| u.id()).collect::<HashSet<_>>(),
+        "three members answer, not all five: the ones heard from last"
+    );
     // Nobody's answer reached her: a new catch-up within ASK_WAIT sends nothing,
     // and after it the two members not asked yet are asked.
     carol.people.catch_up().unwrap();
@@ -750,7 +760,10 @@ fn a_catch_up_asks_three_members_and_others_when_they_do_not_answer() {
     }
     assert!(carol.people.ask_again_at(later).unwrap());
     deliver(&all);
-    assert_eq!(carol.chat(&org), ["missed"]);
+    assert_eq!(
+        carol.chat(&org),
+        ["by Dan", "by Erin", "by Frank", "missed"]
+    );
     assert!(
         !carol.people.ask_again_at(later + 1).unwrap(),
         "answered: nothing waits"
