@@ -83,7 +83,10 @@ fn view(v: &Valid) -> RecordView {
         Valid::Org(o) => (
             "org",
             o.org.to_string(),
-            format!("{} ({} members)", o.charter.name, o.members.members.len()),
+            match &o.members {
+                Some(m) => format!("{} ({} members)", o.charter.name, m.members.len()),
+                None => format!("{} (member list not published)", o.charter.name),
+            },
         ),
     };
     RecordView {

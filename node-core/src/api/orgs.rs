@@ -166,6 +166,8 @@ pub struct FoundOrg {
     pub about: String,
     pub creator: UserId,
     pub admins: Vec<UserId>,
+    /// Empty when the org's list is too long to publish (~400+ members): apply to its
+    /// admins all the same.
     pub members: Vec<crate::org::Member>,
     pub apps: Vec<crate::mimei::MimeiId>,
 }
@@ -186,7 +188,7 @@ async fn lookup(
         about: o.info.about,
         creator: o.charter.creator,
         admins: o.charter.admins,
-        members: o.members.members,
+        members: o.members.map(|m| m.members).unwrap_or_default(),
         apps: o.info.apps,
     }))
 }

@@ -782,13 +782,9 @@ impl NetHandle {
         info: Vec<u8>,
         members: Vec<u8>,
     ) -> Result<usize, NetError> {
-        let r = records::OrgRecord {
-            charter,
-            info,
-            members,
-            expires: records::now_ms() + records::RECORD_TTL_MS,
-        };
-        let value = postcard::to_allocvec(&r).map_err(|e| NetError::Internal(e.to_string()))?;
+        let expires = records::now_ms() + records::RECORD_TTL_MS;
+        let value = records::org_record(charter, info, members, expires)
+            .map_err(|e| NetError::Internal(e.to_string()))?;
         self.put_record(records::org_key(org), value).await
     }
 

@@ -153,7 +153,9 @@ impl From<IdentityError> for RecordError {
 /// An org's public records on the DHT (O2): what anyone may know of it, published by
 /// any member's node. Not signed as a whole: each part carries its own signature
 /// (charter by the org key, info and members by an admin the charter names), so a
-/// node storing it can replay an older one but not alter one.
+/// node storing it can replay an older one but not alter one. `members` is empty when
+/// the list is too long for a record ([`org_record`]): the org is still found by its
+/// ID and applied to through its admins.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrgRecord {
     pub charter: Vec<u8>,
@@ -162,13 +164,39 @@ pub struct OrgRecord {
     pub expires: u64,
 }
 
+/// The bytes of an org's record: with its member list if the whole fits in
+/// [`MAX_ORG_RECORD_BYTES`], else without it.
+pub fn org_record(
+    charter: Vec<u8>,
+    info: Vec<u8>,
+    members: Vec<u8>,
+    expires: u64,
+) -> Result<Vec<u8>, RecordError> {
+    let mut r = OrgRecord {
+        charter,
+        info,
+        members,
+        expires,
+    };
+    let encode = |r: &OrgRecord| {
+        postcard::to_allocvec(r).map_err(|e| RecordError::Invalid(format!("org record: {e}")))
+    };
+    let full = encode(&r)?;
+    if full.len() <= MAX_ORG_RECORD_BYTES {
+        return Ok(full);
+    }
+    r.members.clear();
+    encode(&r)
+}
+
 /// An [`OrgRecord`] whose parts passed the org's rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrgPublic {
     pub org: OrgId,
     pub charter: Charter,
     pub info: OrgInfo,
-    pub members: Members,
+    /// `None` when the list was too long to publish.
+    pub members: Option<Members>,
     pub record: OrgRecord,
 }
 
@@ -223,8 +251,8 @@ impl Valid {
             Valid::Node(r) => r.seq,
             Valid::Mimei(r) => r.seq,
             Valid::Name(r) => r.seq,
-            // Each part's sequence only grows, so their sum orders the records.
-            Valid::Org(o) => o.charter.seq + o.info.seq + o.members.seq,
+            // For display; org records are ordered part by part (see `supersedes`).
+            Valid::Org(o) => o.charter.seq + o.info.seq + o.members.as_ref().map_or(0, |m| m.seq),
             Valid::Profile(r) => r.seq,
         }
     }
@@ -393,9 +421,15 @@ pub fn check(key: &[u8], value: &[u8], now: u64) -> Result<Valid, RecordError> {
             })?;
         let info =
             wire::check_info(&Signed::from_bytes(&record.info)?, &charter, None).map_err(bad)?;
-        let members = wire::check_members(&Signed::from_bytes(&record.members)?, &charter, None)
-            .map_err(bad)?;
-        if info.org != org || members.org != org {
+        let members = if record.members.is_empty() {
+            None
+        } else {
+            Some(
+                wire::check_members(&Signed::from_bytes(&record.members)?, &charter, None)
+                    .map_err(bad)?,
+            )
+        };
+        if info.org != org || members.as_ref().is_some_and(|m| m.org != org) {
             return Err(RecordError::KeyMismatch);
         }
         check_expiry(record.expires, now)?;
@@ -411,6 +445,35 @@ pub fn check(key: &[u8], value: &[u8], now: u64) -> Result<Valid, RecordError> {
     }
 }
 
+/// Org records are ordered part by part (each part's sequence only grows): `new` may
+/// replace `old` when no part is older and one is newer, or the same parts come again
+/// (the periodic re-publish, a later expiry). A member list may come or go (an org
+/// outgrowing the record leaves it out).
+fn org_supersedes(old: &OrgPublic, new: &OrgPublic) -> Result<(), RecordError> {
+    let parts = |r: &OrgRecord| [r.charter.clone(), r.info.clone(), r.members.clone()];
+    if parts(&old.record) == parts(&new.record) {
+        return Ok(());
+    }
+    let members = |o: &OrgPublic| o.members.as_ref().map(|m| m.seq);
+    let pairs = [
+        (old.charter.seq, new.charter.seq),
+        (old.info.seq, new.info.seq),
+        match (members(old), members(new)) {
+            (Some(a), Some(b)) => (a, b),
+            _ => (0, 0),
+        },
+    ];
+    let newer =
+        pairs.iter().any(|(a, b)| b > a) || members(old).is_some() != members(new).is_some();
+    if pairs.iter().any(|(a, b)| b < a) || !newer {
+        return Err(RecordError::Stale {
+            old: old.charter.seq + old.info.seq + members(old).unwrap_or(0),
+            new: new.charter.seq + new.info.seq + members(new).unwrap_or(0),
+        });
+    }
+    Ok(())
+}
+
 /// Whether `new` may replace `old` (both valid, same key). Re-storing the same record
 /// is fine (`old == new`, or an org record with the same signed parts and a later
 /// expiry: its periodic re-publish); otherwise the owner must match and the sequence
@@ -420,10 +483,7 @@ pub fn supersedes(old: &Valid, new: &Valid, now: u64) -> Result<(), RecordError>
         return Ok(());
     }
     if let (Valid::Org(o), Valid::Org(n)) = (old, new) {
-        let parts = |r: &OrgRecord| [r.charter.clone(), r.info.clone(), r.members.clone()];
-        if parts(&o.record) == parts(&n.record) {
-            return Ok(());
-        }
+        return org_supersedes(o, n);
     }
     if old.owner() != new.owner() {
         return Err(match new {
@@ -720,5 +780,94 @@ mod tests {
         let outsider = dev();
         assert!(check(&org_key(&org), &rec(info(&outsider.user)), now).is_err());
         assert!(check(&org_key(&org), b"garbage", now).is_err());
+    }
+
+    #[test]
+    fn org_records_order_part_by_part_and_may_leave_the_member_list_out() {
+        let okey = Keypair::generate().unwrap();
+        let admin = dev();
+        let org = OrgId::from_bytes(*okey.public_key().as_bytes());
+        let charter = sign(
+            &okey,
+            &Charter {
+                org,
+                name: "Big club".into(),
+                creator: admin.user_id(),
+                admins: vec![admin.user_id()],
+                seq: 1,
+                time: 0,
+            },
+        )
+        .unwrap();
+        let info = |seq| {
+            let about = String::new();
+            sign(
+                &admin.user,
+                &OrgInfo {
+                    org,
+                    about,
+                    apps: vec![],
+                    seq,
+                    time: 0,
+                },
+            )
+            .unwrap()
+        };
+        let members = |seq, n: usize| {
+            let members = (0..n as u64)
+                .map(|i| {
+                    let mut user = [0u8; 32];
+                    user[..8].copy_from_slice(&i.to_le_bytes());
+                    crate::org::Member {
+                        user: UserId::from_bytes(user),
+                        name: "x".repeat(20),
+                        role: crate::org::OrgRole::Member,
+                        enc: crate::identity::EncryptionPublicKey::from_bytes([1; 32]),
+                    }
+                })
+                .collect();
+            sign(
+                &admin.user,
+                &Members {
+                    org,
+                    members,
+                    seq,
+                    time: 0,
+                },
+            )
+            .unwrap()
+        };
+        let now = now_ms();
+        let valid = |info: Vec<u8>, members: Vec<u8>| {
+            let bytes = org_record(charter.clone(), info, members, now + 1000).unwrap();
+            assert!(bytes.len() <= MAX_ORG_RECORD_BYTES);
+            check(&org_key(&org), &bytes, now).unwrap()
+        };
+        let members_of = |v: &Valid| match v {
+            Valid::Org(o) => o.members.as_ref().map(|m| m.members.len()),
+            _ => panic!("not an org record"),
+        };
+        // A list too long for a record is left out; the rest still verifies.
+        let small = valid(info(1), members(1, 2));
+        assert_eq!(members_of(&small), Some(2));
+        // (A signed list holds at most 60 KiB: ~700 members with names this short.)
+        let big = valid(info(2), members(2, 600));
+        assert_eq!(members_of(&big), None, "600 members do not fit in 48 KiB");
+        // Part by part: a newer info without the list replaces the older full record,
+        // not the other way round; the list may come back with a newer one.
+        assert_eq!(supersedes(&small, &big, now), Ok(()));
+        assert!(matches!(
+            supersedes(&big, &small, now),
+            Err(RecordError::Stale { .. })
+        ));
+        let back = valid(info(2), members(3, 2));
+        assert_eq!(supersedes(&big, &back, now), Ok(()));
+        // Parts mixed from different times: one newer and one older part is refused.
+        let mixed = valid(info(1), members(4, 2));
+        assert!(matches!(
+            supersedes(&back, &mixed, now),
+            Err(RecordError::Stale { .. })
+        ));
+        assert!(matches!(supersedes(&back, &back.clone(), now), Ok(())));
     }
 }
