@@ -71,6 +71,18 @@ pub const CATCH_UP_HAVE: usize = 1000;
 /// others if none of them answers).
 pub const ASK_PER_REQUEST: usize = 3;
 
+/// Sign a member list; one too long for a signed record means the org is full.
+fn sign_members(key: &crate::identity::Keypair, m: &Members) -> Result<Signed<Members>> {
+    Signed::sign(key, m).map_err(|e| match e {
+        IdentityError::EnvelopeTooLarge { max, .. } => OrgError::Invalid(format!(
+            "the org is full: its member list ({} members) would pass {} KiB",
+            m.members.len(),
+            max / 1024
+        )),
+        e => e.into(),
+    })
+}
+
 /// Time and ID of a chat entry from its key `org/<org>/chat/<time>/<id>`.
 fn chat_key_parts(k: &str) -> Option<(u64, MessageId)> {
     let mut p = k.split('/');
@@ -472,7 +484,7 @@ impl Orgs {
         }
         m.seq += 1;
         m.time = now_ms();
-        let signed = Signed::sign(self.keys.user_keypair(), &m)?;
+        let signed = sign_members(self.keys.user_keypair(), &m)?;
         wire::check_members(&signed, &c, None)?;
         self.write(vec![
             (format!("org/{org}/members"), Some(signed.to_bytes())),

@@ -401,3 +401,29 @@ fn records_signed_by_the_wrong_key_are_refused() {
     assert_eq!(alice.orgs.view(&org).unwrap().admins, vec![alice.id()]);
     assert!(OrgMessage::from_bytes(b"junk").is_err());
 }
+
+#[test]
+fn a_member_list_too_long_to_sign_says_the_org_is_full() {
+    let key = crate::identity::Keypair::generate().unwrap();
+    let member = |i: u64| {
+        let mut user = [0u8; 32];
+        user[..8].copy_from_slice(&i.to_le_bytes());
+        Member {
+            user: UserId::from_bytes(user),
+            role: OrgRole::Member,
+            name: "a fairly long display name".into(),
+            enc: crate::identity::EncryptionPublicKey::from_bytes([1; 32]),
+        }
+    };
+    let list = |n: u64| Members {
+        org: OrgId::from_bytes([3; 32]),
+        members: (0..n).map(member).collect(),
+        seq: 1,
+        time: 0,
+    };
+    assert!(sign_members(&key, &list(100)).is_ok());
+    let Err(OrgError::Invalid(why)) = sign_members(&key, &list(1000)) else {
+        panic!("a full org is a clear error")
+    };
+    assert!(why.starts_with("the org is full"), "{why}");
+}
