@@ -30,6 +30,18 @@ async fn onboarding_over_http_then_the_api_opens() {
         .call(Method::POST, "/api/v1/identity/phrase", Some(json!({})))
         .await;
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    // The API's description is there already, for clients written before onboarding.
+    let early = node.ok(Method::GET, "/api/v1/openapi.json", None).await;
+    for p in [
+        "/api/v1/identity/create",
+        "/api/v1/node",
+        "/api/v1/social/stream",
+    ] {
+        assert!(
+            early["paths"][p].is_object(),
+            "{p} missing before onboarding"
+        );
+    }
 
     // Bad input: a clear error, nothing created.
     let (s, v) = node
@@ -71,6 +83,10 @@ async fn onboarding_over_http_then_the_api_opens() {
 
     // The routes are in the OpenAPI document.
     let doc = node.ok(Method::GET, "/api/v1/openapi.json", None).await;
+    assert_eq!(
+        doc, early,
+        "the document is the same before and after onboarding"
+    );
     for p in [
         "/api/v1/identity",
         "/api/v1/identity/create",

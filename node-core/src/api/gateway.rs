@@ -259,8 +259,12 @@ pub(super) async fn forward(State(gw): State<Arc<Gateway>>, req: Request) -> Res
             Err(never) => match never {},
         },
         None => {
-            // Same checks as every API route, then: not yet.
+            // Same checks as every API route, then: the API's description, or not yet.
             let not_yet = Router::new()
+                .route(
+                    super::OPENAPI_PATH,
+                    axum::routing::get(|| async { Json(super::openapi()) }),
+                )
                 .fallback(|| async {
                     ApiError::new(
                         StatusCode::SERVICE_UNAVAILABLE,

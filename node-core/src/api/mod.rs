@@ -80,10 +80,9 @@ impl utoipa::Modify for TokenAuth {
     }
 }
 
-/// The API's routes and their OpenAPI description.
-pub fn routes(node: Node) -> (Router, utoipa::openapi::OpenApi) {
-    let state = ApiState { node };
-    let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+/// Every API route, with its OpenAPI description, before the node is attached.
+fn api_routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(node::routes())
         .merge(mimei::routes())
         .merge(files::routes())
@@ -92,11 +91,25 @@ pub fn routes(node: Node) -> (Router, utoipa::openapi::OpenApi) {
         .merge(orgs::routes())
         .merge(apps::routes())
         .merge(net::routes())
-        .with_state(state.clone())
-        .split_for_parts();
+}
+
+/// The full OpenAPI document from the routes' own description.
+fn document(api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     let mut api = openapi_wildcards(api);
     api.merge(gateway::openapi());
     api.merge(<bridge::BridgeDoc as OpenApi>::openapi());
+    api
+}
+
+/// The OpenAPI document; needs no node, so it is served before onboarding too.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    document(api_routes().split_for_parts().1)
+}
+
+/// The API's routes and their OpenAPI description.
+pub fn routes(node: Node) -> (Router, utoipa::openapi::OpenApi) {
+    let (router, api) = api_routes().with_state(ApiState { node }).split_for_parts();
+    let api = document(api);
     let doc = api.clone();
     let router = router
         .route(
